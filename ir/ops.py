@@ -1,0 +1,174 @@
+"""The op table: the single source of truth for every IR operation.
+
+Each op is declared once with its *shape* (which operands it takes, which immediate it carries, how its result type is
+found), its *effects* (pure, reads/writes guest state, touches memory, may leave the unit) and a one-line formula.
+The builder, printer, parser, verifier, passes and both backends derive what they need from these records; no other
+module keeps a list of op names.
+
+Integer semantics are exact and total, so constant folding and the backends agree:
+- every value is an unsigned integer modulo 2**bits of its type; signed ops reinterpret it as two's complement;
+- shifts take the amount as an unsigned value of the same type; an amount >= bits gives 0 (shl, lshr) or the sign
+  fill (ashr); rotates use the amount modulo bits;
+- udiv/sdiv/urem/srem are undefined for a zero divisor and for sdiv overflow: the lifter guards them with a trap;
+- ctlz/cttz of 0 give bits.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Ty(Enum):
+    """Integer value types. ``bits`` is the width; ``mask`` the all-ones value."""
+
+    i1 = 1
+    i8 = 8
+    i16 = 16
+    i32 = 32
+    i64 = 64
+    i128 = 128
+
+    @property
+    def bits(self) -> int:
+        return self.value
+
+    @property
+    def mask(self) -> int:
+        return (1 << self.value) - 1
+
+    def __str__(self) -> str:  # printed as in the text form
+        return self.name
+
+
+TYPES_BY_NAME = {t.name: t for t in Ty}
+TYPES_BY_BITS = {t.bits: t for t in Ty}
+
+
+class Shape(Enum):
+    """How an op's operands, immediate and result are laid out (also its text form)."""
+
+    CONST = "const"      # %r = const.T imm
+    BINARY = "binary"    # %r = op.T %a, %b          (a, b, r: T)
+    UNARY = "unary"      # %r = op.T %a              (a, r: T)
+    CMP = "cmp"          # %r = op.i1 %a, %b          (a, b same type)
+    CAST = "cast"        # %r = op.T %a               (a of another type)
+    SELECT = "select"    # %r = select.T %c, %a, %b
+    GET = "get"          # %r = get.T @field
+    PUT = "put"          # put @field, %v
+    GETL = "getl"        # %r = getl.T $n            (unit-local variable that survives labels)
+    PUTL = "putl"        # putl $n, %v
+    LOAD = "load"        # %r = load.T %addr          (addr: i64, guest linear address)
+    STORE = "store"      # store %addr, %v
+    CALL = "call"        # [%r = ]call[.T] name(%args...)
+    LABEL = "label"      # label Ln
+    BR = "br"            # br Ln
+    BRIF = "brif"        # brif %c, Ln
+    EXIT = "exit"        # exit %target     |  halt %target
+    TRAP = "trap"        # trap vec, %err
+    INSN = "insn"        # insn 0xPC, len    (guest instruction boundary)
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One IR operation. ``code`` is its dense index; ops are compared by identity."""
+
+    name: str
+    shape: Shape
+    formula: str
+    pure: bool = False           # no effect but its result: foldable, removable when unused
+    reads_state: bool = False
+    writes_state: bool = False
+    memory: bool = False          # touches guest memory (may fault)
+    exits: bool = False           # may leave the unit (side exit, fault, helper that stops)
+    terminator: bool = False      # ends the straight-line flow
+    commutative: bool = False
+    code: int = -1
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _p(name, shape, formula, **kw):
+    return OpDef(name, shape, formula, pure=True, **kw)
+
+
+_DECLS = [
+    _p("const", Shape.CONST, "r = imm"),
+    _p("add", Shape.BINARY, "r = a + b", commutative=True),
+    _p("sub", Shape.BINARY, "r = a - b"),
+    _p("mul", Shape.BINARY, "r = a * b", commutative=True),
+    _p("udiv", Shape.BINARY, "r = a / b (unsigned; b != 0)"),
+    _p("sdiv", Shape.BINARY, "r = a / b (signed, toward zero; b != 0, no overflow)"),
+    _p("urem", Shape.BINARY, "r = a % b (unsigned; b != 0)"),
+    _p("srem", Shape.BINARY, "r = a - b * sdiv(a, b) (sign of a)"),
+    _p("and", Shape.BINARY, "r = a & b", commutative=True),
+    _p("or", Shape.BINARY, "r = a | b", commutative=True),
+    _p("xor", Shape.BINARY, "r = a ^ b", commutative=True),
+    _p("shl", Shape.BINARY, "r = a << b (0 if b >= bits)"),
+    _p("lshr", Shape.BINARY, "r = a >> b logical (0 if b >= bits)"),
+    _p("ashr", Shape.BINARY, "r = a >> b arithmetic (sign fill if b >= bits)"),
+    _p("rotl", Shape.BINARY, "r = a rotated left by b mod bits"),
+    _p("rotr", Shape.BINARY, "r = a rotated right by b mod bits"),
+    _p("neg", Shape.UNARY, "r = -a"),
+    _p("not", Shape.UNARY, "r = ~a"),
+    _p("ctpop", Shape.UNARY, "r = number of set bits of a"),
+    _p("ctlz", Shape.UNARY, "r = leading zero bits of a (bits if a == 0)"),
+    _p("cttz", Shape.UNARY, "r = trailing zero bits of a (bits if a == 0)"),
+    _p("bswap", Shape.UNARY, "r = a with its bytes reversed (T >= i16)"),
+    _p("eq", Shape.CMP, "r = a == b", commutative=True),
+    _p("ne", Shape.CMP, "r = a != b", commutative=True),
+    _p("ult", Shape.CMP, "r = a < b unsigned"),
+    _p("ule", Shape.CMP, "r = a <= b unsigned"),
+    _p("slt", Shape.CMP, "r = a < b signed"),
+    _p("sle", Shape.CMP, "r = a <= b signed"),
+    _p("zext", Shape.CAST, "r = a zero-extended to T (T wider than a)"),
+    _p("sext", Shape.CAST, "r = a sign-extended to T (T wider than a)"),
+    _p("trunc", Shape.CAST, "r = a mod 2**bits(T) (T narrower than a)"),
+    _p("select", Shape.SELECT, "r = a if c else b"),
+    OpDef("get", Shape.GET, "r = state[field]", reads_state=True),
+    OpDef("put", Shape.PUT, "state[field] = v", writes_state=True),
+    OpDef("getl", Shape.GETL, "r = local[n]"),
+    OpDef("putl", Shape.PUTL, "local[n] = v"),
+    OpDef("load", Shape.LOAD, "r = mem[addr] (little endian, T bytes; may fault)", memory=True, exits=True,
+          reads_state=True),
+    OpDef("store", Shape.STORE, "mem[addr] = v (may fault)", memory=True, exits=True, reads_state=True),
+    OpDef("call", Shape.CALL, "r = helper(state, args...): may read/write any state and memory, may stop",
+          reads_state=True, writes_state=True, memory=True, exits=True),
+    OpDef("label", Shape.LABEL, "branch target; no SSA value lives across it"),
+    OpDef("br", Shape.BR, "goto label", terminator=True),
+    OpDef("brif", Shape.BRIF, "if c: goto label"),
+    OpDef("exit", Shape.EXIT, "leave the unit; next pc = target", exits=True, terminator=True, reads_state=True),
+    OpDef("halt", Shape.EXIT, "leave the unit on HLT; next pc = target", exits=True, terminator=True,
+          reads_state=True),
+    OpDef("trap", Shape.TRAP, "raise guest exception vec with error code err at the current insn", exits=True,
+          terminator=True, reads_state=True),
+    OpDef("insn", Shape.INSN, "a guest instruction (pc, length) starts here"),
+]
+
+
+class _OpTable:
+    """Access to the declared ops: ``OP.add``, ``OP.and_`` (Python keywords get a trailing underscore),
+    ``OP["and"]``, ``OP.by_code[i]``."""
+
+    def __init__(self, decls):
+        self.by_code = []
+        self.by_name = {}
+        for i, d in enumerate(decls):
+            d = OpDef(**{**d.__dict__, "code": i})
+            self.by_code.append(d)
+            self.by_name[d.name] = d
+            setattr(self, d.name + "_" if keyword.iskeyword(d.name) else d.name, d)
+
+    def __getitem__(self, name: str) -> OpDef:
+        return self.by_name[name]
+
+    def __iter__(self):
+        return iter(self.by_code)
+
+    def __contains__(self, name) -> bool:
+        return name in self.by_name
+
+
+OP = _OpTable(_DECLS)

@@ -1,0 +1,96 @@
+"""The verifier: every rule a well-formed unit obeys, checked from the op table's shapes.
+
+Rules: each value is defined once, before its uses, in the same label segment; operand and result types match the
+shape; casts really widen or narrow; state fields (when ``Unit.fields`` is set) are accessed with their own type
+(i1 values may live in i8 fields); branches name labels that exist; the last op is a terminator.
+"""
+
+from __future__ import annotations
+
+from ir.ops import Shape, Ty
+from ir.unit import Unit
+
+
+class VerifyError(ValueError):
+    pass
+
+
+def verify(u: Unit) -> None:
+    defined: dict[int, int] = {}  # value -> segment number
+    segment = 0
+    labels = {o.imm for o in u.ops if o.op.shape is Shape.LABEL}
+    seen_labels = set()
+    T = u.types
+
+    def fail(i, o, msg):
+        from ir.text import format_op
+        raise VerifyError(f"op {i} ({format_op(o, u.fields)}): {msg}")
+
+    for i, o in enumerate(u.ops):
+        s = o.op.shape
+        for a in o.args:
+            if a not in defined:
+                fail(i, o, f"%{a} is not defined before use")
+            if defined[a] != segment:
+                fail(i, o, f"%{a} is used across a label")
+        at = [T[a] for a in o.args]
+        if o.dst is not None:
+            if o.dst in defined:
+                fail(i, o, f"%{o.dst} defined twice")
+            if T.get(o.dst) is not o.ty:
+                fail(i, o, "result type disagrees with the unit's type table")
+        if s is Shape.CONST:
+            if not isinstance(o.imm, int) or not 0 <= o.imm <= o.ty.mask:
+                fail(i, o, "constant out of range for its type")
+        elif s is Shape.BINARY:
+            if at[0] is not o.ty or at[1] is not o.ty:
+                fail(i, o, "operands must have the result type")
+        elif s is Shape.UNARY:
+            if at[0] is not o.ty:
+                fail(i, o, "operand must have the result type")
+            if o.op.name == "bswap" and o.ty.bits < 16:
+                fail(i, o, "bswap needs i16 or wider")
+        elif s is Shape.CMP:
+            if o.ty is not Ty.i1 or at[0] is not at[1]:
+                fail(i, o, "compare takes two values of one type and gives i1")
+        elif s is Shape.CAST:
+            wider = o.ty.bits > at[0].bits
+            if (o.op.name == "trunc") == wider or o.ty is at[0]:
+                fail(i, o, f"{o.op.name} from {at[0]} to {o.ty} does not {'narrow' if o.op.name == 'trunc' else 'widen'}")
+        elif s is Shape.SELECT:
+            if at[0] is not Ty.i1 or at[1] is not o.ty or at[2] is not o.ty:
+                fail(i, o, "select takes i1, T, T")
+        elif s in (Shape.GET, Shape.PUT):
+            if u.fields is not None:
+                f = u.fields.by_offset.get(o.imm)
+                if f is None:
+                    fail(i, o, f"no state field at offset {o.imm}")
+                vt = o.ty if s is Shape.GET else at[0]
+                if vt is not f.ty and not (vt is Ty.i1 and f.ty is Ty.i8):
+                    fail(i, o, f"field {f.name} is {f.ty}, accessed as {vt}")
+        elif s is Shape.LOAD:
+            if at[0] is not Ty.i64 or o.ty is Ty.i1:
+                fail(i, o, "load takes an i64 address and gives i8..i128")
+        elif s is Shape.STORE:
+            if at[0] is not Ty.i64 or at[1] is Ty.i1:
+                fail(i, o, "store takes an i64 address and an i8..i128 value")
+        elif s is Shape.EXIT:
+            if at[0] is not Ty.i64:
+                fail(i, o, "exit target must be i64")
+        elif s is Shape.TRAP:
+            if at[0] is not Ty.i32:
+                fail(i, o, "trap error code must be i32")
+        elif s is Shape.BRIF:
+            if at[0] is not Ty.i1:
+                fail(i, o, "brif condition must be i1")
+        if s in (Shape.BR, Shape.BRIF) and o.imm not in labels:
+            fail(i, o, f"branch to missing label L{o.imm}")
+        if s is Shape.LABEL:
+            if o.imm in seen_labels:
+                fail(i, o, f"label L{o.imm} defined twice")
+            seen_labels.add(o.imm)
+            segment += 1
+        if o.dst is not None:
+            defined[o.dst] = segment
+    if not u.ops or not u.ops[-1].op.terminator:
+        raise VerifyError("unit does not end with a terminator")
