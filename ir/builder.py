@@ -42,6 +42,12 @@ class Builder:
     def trap(self, vector: int, err: int) -> None:
         self.emit(OP.trap, None, (err,), vector)
 
+    def trapif(self, vector: int, c: int, err: int) -> None:
+        self.emit(OP.trapif, None, (c, err), vector)
+
+    def exitif(self, c: int, target: int) -> None:
+        self.emit(OP.exitif, None, (c, target))
+
     def insn(self, pc: int, length: int) -> None:
         self.emit(OP.insn, None, (), (pc, length))
 

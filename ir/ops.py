@@ -66,7 +66,9 @@ class Shape(Enum):
     BR = "br"            # br Ln
     BRIF = "brif"        # brif %c, Ln
     EXIT = "exit"        # exit %target     |  halt %target
+    EXITIF = "exitif"    # exitif %c, %target        (side exit when c)
     TRAP = "trap"        # trap vec, %err
+    TRAPIF = "trapif"    # trapif vec, %c, %err      (guest exception when c)
     INSN = "insn"        # insn 0xPC, len    (guest instruction boundary)
 
 
@@ -142,6 +144,9 @@ _DECLS = [
     OpDef("exit", Shape.EXIT, "leave the unit; next pc = target", exits=True, terminator=True, reads_state=True),
     OpDef("halt", Shape.EXIT, "leave the unit on HLT; next pc = target", exits=True, terminator=True,
           reads_state=True),
+    OpDef("exitif", Shape.EXITIF, "if c: leave the unit; next pc = target", exits=True, reads_state=True),
+    OpDef("trapif", Shape.TRAPIF, "if c: raise guest exception vec with error code err at the current insn",
+          exits=True, reads_state=True),
     OpDef("trap", Shape.TRAP, "raise guest exception vec with error code err at the current insn", exits=True,
           terminator=True, reads_state=True),
     OpDef("insn", Shape.INSN, "a guest instruction (pc, length) starts here"),

@@ -53,8 +53,10 @@ def format_op(o: Op, fields: Fields | None = None) -> str:
         return f"brif {args}, L{o.imm}"
     if s is Shape.EXIT:
         return f"{op.name} {args}"
-    if s is Shape.TRAP:
-        return f"trap {o.imm}, {args}"
+    if s is Shape.EXITIF:
+        return f"exitif {args}"
+    if s in (Shape.TRAP, Shape.TRAPIF):
+        return f"{op.name} {o.imm}, {args}"
     if s is Shape.INSN:
         return f"insn {o.imm[0]:#x}, {o.imm[1]}"
     raise ValueError(f"no text form for shape {s}")
@@ -104,7 +106,7 @@ def parse_unit(text: str, fields: Fields | None = None) -> Unit:
         if name not in OP:
             raise ParseError(f"line {n}: unknown op {name!r}")
         op = OP[name]
-        ty = TYPES_BY_NAME[ty_s] if ty_s else None
+        ty = TYPES_BY_NAME.get(ty_s) if ty_s else None
         if ty_s and ty is None:
             raise ParseError(f"line {n}: unknown type {ty_s!r}")
         dst = int(dst_s) if dst_s is not None else None
@@ -124,7 +126,7 @@ def parse_unit(text: str, fields: Fields | None = None) -> Unit:
             if s is Shape.CONST:
                 imm = int(toks[0], 0)
             elif s in (Shape.BINARY, Shape.UNARY, Shape.CMP, Shape.CAST, Shape.SELECT, Shape.LOAD, Shape.STORE,
-                       Shape.EXIT):
+                       Shape.EXIT, Shape.EXITIF):
                 args = tuple(val(t) for t in toks)
             elif s is Shape.GET:
                 imm = fname(toks[0].lstrip("@"))
@@ -145,8 +147,8 @@ def parse_unit(text: str, fields: Fields | None = None) -> Unit:
                 imm = int(toks[0].lstrip("L"))
             elif s is Shape.BRIF:
                 args, imm = (val(toks[0]),), int(toks[1].lstrip("L"))
-            elif s is Shape.TRAP:
-                imm, args = int(toks[0], 0), (val(toks[1]),)
+            elif s in (Shape.TRAP, Shape.TRAPIF):
+                imm, args = int(toks[0], 0), tuple(val(t) for t in toks[1:])
             elif s is Shape.INSN:
                 imm = (int(toks[0], 0), int(toks[1], 0))
         except (IndexError, ValueError) as e:

@@ -15,6 +15,19 @@ class VerifyError(ValueError):
     pass
 
 
+# Shape -> (number of operands, or None for any; has a result: True, False, or None for optional)
+_FORM = {
+    Shape.CONST: (0, True), Shape.BINARY: (2, True), Shape.UNARY: (1, True), Shape.CMP: (2, True),
+    Shape.CAST: (1, True), Shape.SELECT: (3, True), Shape.GET: (0, True), Shape.PUT: (1, False),
+    Shape.GETL: (0, True), Shape.PUTL: (1, False), Shape.LOAD: (1, True), Shape.STORE: (2, False),
+    Shape.CALL: (None, None), Shape.LABEL: (0, False), Shape.BR: (0, False), Shape.BRIF: (1, False),
+    Shape.EXIT: (1, False), Shape.TRAP: (1, False), Shape.INSN: (0, False),
+}
+for _s in ("EXITIF", "TRAPIF"):  # conditional exits, where the op table has them
+    if hasattr(Shape, _s):
+        _FORM[Shape[_s]] = (2, False)
+
+
 def verify(u: Unit) -> None:
     defined: dict[int, int] = {}  # value -> segment number
     segment = 0
@@ -28,6 +41,13 @@ def verify(u: Unit) -> None:
 
     for i, o in enumerate(u.ops):
         s = o.op.shape
+        nargs, result = _FORM.get(s, (None, None))
+        if nargs is not None and len(o.args) != nargs:
+            fail(i, o, f"{o.op.name} takes {nargs} operand(s), has {len(o.args)}")
+        if result is not None and (o.dst is not None) != result:
+            fail(i, o, f"{o.op.name} {'needs' if result else 'has no'} result")
+        if (o.dst is None) != (o.ty is None):
+            fail(i, o, "a result needs a type, and a type a result")
         for a in o.args:
             if a not in defined:
                 fail(i, o, f"%{a} is not defined before use")
@@ -77,9 +97,15 @@ def verify(u: Unit) -> None:
         elif s is Shape.EXIT:
             if at[0] is not Ty.i64:
                 fail(i, o, "exit target must be i64")
+        elif s is Shape.EXITIF:
+            if at[0] is not Ty.i1 or at[1] is not Ty.i64:
+                fail(i, o, "exitif takes an i1 condition and an i64 target")
         elif s is Shape.TRAP:
             if at[0] is not Ty.i32:
                 fail(i, o, "trap error code must be i32")
+        elif s is Shape.TRAPIF:
+            if at[0] is not Ty.i1 or at[1] is not Ty.i32:
+                fail(i, o, "trapif takes an i1 condition and an i32 error code")
         elif s is Shape.BRIF:
             if at[0] is not Ty.i1:
                 fail(i, o, "brif condition must be i1")

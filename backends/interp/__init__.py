@@ -1,0 +1,259 @@
+"""The IR interpreter: the reference backend, and the cold tier of the execution engine.
+
+A unit is prepared once into a flat list of (handler, dst, args, imm, mask) tuples; running it walks that list with
+a dict-free loop, each handler computing one op on a Python list of values. Guest state is the shared slot array
+(``state.slots``), guest memory the ``Memory`` object, so both backends see and leave the very same state.
+
+Exit protocol (shared with backends.llvm): ``exit``/``exitif`` store the next pc in rip; ``halt`` also sets
+exit_reason HLT; ``trap``/``trapif`` and memory faults store the current instruction's pc in rip and set exit_reason
+TRAP with exc_vector/exc_error (and fault_addr for memory faults); a store into translated code sets EXIT_RESTART.
+"""
+
+from __future__ import annotations
+
+from ir import OP, Shape, Unit
+
+from backends.interp.eval import BINARY, CAST, CMP, UNARY
+
+# Exit reasons and state slots come from the engine's layout through ``RuntimeInfo``: backends know offsets, not x86.
+
+
+class RuntimeInfo:
+    """What a backend must know of the state layout: slot offsets of the run-time fields and exit-reason codes."""
+
+    def __init__(self, offsets: dict, reasons: dict, helpers: dict | None = None, faults: tuple = ()):
+        self.off = offsets          # rip, exit_reason, exc_vector, exc_error, fault_addr, budget -> byte offset
+        self.reasons = reasons      # NONE HLT TRAP BUDGET RESTART STOP -> int
+        self.helpers = helpers or {}  # name -> fn(state, memory, *args) -> int | None
+        # Exceptions the memory object raises: those with a true ``restart`` attribute re-run the instruction,
+        # the others carry ``vector``, ``error`` and ``address`` of a guest exception.
+        self.faults = faults
+
+
+class _Exit(Exception):
+    pass
+
+
+class InterpUnit:
+    """A prepared unit. ``run(state, memory)`` executes it once."""
+
+    __slots__ = ("code", "nvalues", "rt", "unit")
+
+    def __init__(self, unit: Unit, rt: RuntimeInfo):
+        self.unit = unit
+        self.rt = rt
+        self.nvalues = unit.next_value
+        self.code = [self._prepare(o) for o in unit.ops]
+
+    def _prepare(self, o):
+        s = o.op.shape
+        mask = o.ty.mask if o.ty is not None else 0
+        if s is Shape.BINARY:
+            fn = BINARY[o.op.name]
+            bits = o.ty.bits
+            return (_binary, o.dst, o.args, (fn, bits), mask)
+        if s is Shape.UNARY:
+            return (_unary, o.dst, o.args, (UNARY[o.op.name], o.ty.bits), mask)
+        if s is Shape.CMP:
+            return (_cmp, o.dst, o.args, (CMP[o.op.name], self.unit.types[o.args[0]].bits), mask)
+        if s is Shape.CAST:
+            return (_cast, o.dst, o.args, (CAST[o.op.name], self.unit.types[o.args[0]].bits), mask)
+        if s is Shape.GET:
+            return (_get, o.dst, o.args, o.imm >> 3, mask)
+        if s is Shape.PUT:
+            return (_put, o.dst, o.args, o.imm >> 3, self.unit.types[o.args[0]].mask)
+        if s is Shape.LOAD:
+            return (_load, o.dst, o.args, o.ty.bits // 8, mask)
+        if s is Shape.STORE:
+            return (_store, o.dst, o.args, self.unit.types[o.args[1]].bits // 8, 0)
+        if s is Shape.CALL:
+            fn = self.rt.helpers.get(o.imm)
+            if fn is None:
+                raise KeyError(f"unit calls unknown helper {o.imm!r}")
+            return (_call, o.dst, o.args, fn, mask)
+        if s is Shape.EXIT:
+            return (_halt if o.op is OP.halt else _exit, o.dst, o.args, o.imm, 0)
+        handler = _SIMPLE.get(s)
+        if handler is None:
+            raise NotImplementedError(f"interp: no handler for {o.op.name}")
+        return (handler, o.dst, o.args, o.imm, mask)
+
+    def run(self, state, memory) -> None:
+        """Executes the unit against ``state`` (CpuState) and ``memory``; the exit is recorded in the state."""
+        v = [0] * self.nvalues
+        ctx = _Ctx(state, memory, self.rt)
+        code = self.code
+        labels = None
+        i = 0
+        n = len(code)
+        try:
+            while i < n:
+                h, dst, args, imm, mask = code[i]
+                r = h(ctx, v, dst, args, imm, mask)
+                if r is not None:          # a branch: r is a label number
+                    if labels is None:
+                        labels = {c[3]: k for k, c in enumerate(code) if c[0] is _label}
+                    i = labels[r]
+                i += 1
+        except _Exit:
+            pass
+
+
+class _Ctx:
+    __slots__ = ("slots", "mem", "rt", "pc", "state", "locals")
+
+    def __init__(self, state, memory, rt):
+        self.state = state
+        self.slots = state.slots
+        self.mem = memory
+        self.rt = rt
+        self.pc = 0
+        self.locals = {}
+
+
+def _binary(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](v[args[0]], v[args[1]], imm[1]) & mask
+
+
+def _unary(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](v[args[0]], imm[1]) & mask
+
+
+def _cmp(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](v[args[0]], v[args[1]], imm[1])
+
+
+def _cast(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](v[args[0]], imm[1]) & mask
+
+
+def _const(c, v, dst, args, imm, mask):
+    v[dst] = imm
+
+
+def _select(c, v, dst, args, imm, mask):
+    v[dst] = v[args[1]] if v[args[0]] else v[args[2]]
+
+
+def _get(c, v, dst, args, imm, mask):
+    v[dst] = c.slots[imm] & mask
+
+
+def _put(c, v, dst, args, imm, mask):
+    c.slots[imm] = v[args[0]] & mask
+
+
+def _getl(c, v, dst, args, imm, mask):
+    v[dst] = c.locals.get(imm, 0)
+
+
+def _putl(c, v, dst, args, imm, mask):
+    c.locals[imm] = v[args[0]]
+
+
+def _fault(c, e):
+    rt, slots = c.rt, c.slots
+    slots[rt.off["rip"] >> 3] = c.pc
+    if getattr(e, "restart", False):
+        slots[rt.off["exit_reason"] >> 3] = rt.reasons["RESTART"]
+    else:
+        slots[rt.off["exit_reason"] >> 3] = rt.reasons["TRAP"]
+        slots[rt.off["exc_vector"] >> 3] = e.vector
+        slots[rt.off["exc_error"] >> 3] = e.error
+        slots[rt.off["fault_addr"] >> 3] = e.address
+    raise _Exit
+
+
+def _load(c, v, dst, args, imm, mask):
+    try:
+        v[dst] = c.mem.load(v[args[0]], imm)
+    except c.rt.faults as e:
+        _fault(c, e)
+
+
+def _store(c, v, dst, args, imm, mask):
+    try:
+        c.mem.store(v[args[0]], imm, v[args[1]])
+    except c.rt.faults as e:
+        _fault(c, e)
+
+
+def _call(c, v, dst, args, imm, mask):
+    r = imm(c.state, c.mem, *[v[a] for a in args])
+    if dst is not None:
+        v[dst] = (r or 0) & mask
+    if c.slots[c.rt.off["exit_reason"] >> 3]:
+        raise _Exit
+
+
+def _label(c, v, dst, args, imm, mask):
+    return None
+
+
+def _br(c, v, dst, args, imm, mask):
+    return imm
+
+
+def _brif(c, v, dst, args, imm, mask):
+    return imm if v[args[0]] else None
+
+
+def _exit(c, v, dst, args, imm, mask):
+    c.slots[c.rt.off["rip"] >> 3] = v[args[0]]
+    raise _Exit
+
+
+def _exitif(c, v, dst, args, imm, mask):
+    if v[args[0]]:
+        c.slots[c.rt.off["rip"] >> 3] = v[args[1]]
+        raise _Exit
+
+
+def _halt(c, v, dst, args, imm, mask):
+    c.slots[c.rt.off["rip"] >> 3] = v[args[0]]
+    c.slots[c.rt.off["exit_reason"] >> 3] = c.rt.reasons["HLT"]
+    raise _Exit
+
+
+def _raise(c, vector, err):
+    rt, slots = c.rt, c.slots
+    slots[rt.off["rip"] >> 3] = c.pc
+    slots[rt.off["exit_reason"] >> 3] = rt.reasons["TRAP"]
+    slots[rt.off["exc_vector"] >> 3] = vector
+    slots[rt.off["exc_error"] >> 3] = err
+    raise _Exit
+
+
+def _trap(c, v, dst, args, imm, mask):
+    _raise(c, imm, v[args[0]])
+
+
+def _trapif(c, v, dst, args, imm, mask):
+    if v[args[0]]:
+        _raise(c, imm, v[args[1]])
+
+
+def _insn(c, v, dst, args, imm, mask):
+    c.pc = imm[0]
+
+
+_SIMPLE = {
+    Shape.CONST: _const, Shape.SELECT: _select, Shape.GETL: _getl, Shape.PUTL: _putl, Shape.LABEL: _label,
+    Shape.BR: _br, Shape.BRIF: _brif, Shape.EXITIF: _exitif, Shape.TRAP: _trap, Shape.TRAPIF: _trapif,
+    Shape.INSN: _insn,
+}
+
+
+class InterpBackend:
+    """Backend protocol: ``prepare(unit) -> runnable`` whose ``run(state, memory)`` executes the unit once."""
+
+    name = "interp"
+
+    def __init__(self, rt: RuntimeInfo):
+        self.rt = rt
+
+    def prepare(self, unit: Unit) -> InterpUnit:
+        return InterpUnit(unit, self.rt)
+
+    def run_unit(self, unit: Unit, state, memory) -> None:
+        self.prepare(unit).run(state, memory)

@@ -1,0 +1,287 @@
+"""The execution engine: translation cache, tiering, the run loop, exits and exception delivery.
+
+A ``Block`` is one translation: its unit, the interpreter's prepared form, and, once it is hot (or always with the
+``llvm`` backend), native code. The cache is keyed by the block's linear pc and the translation-relevant mode; pages
+record which blocks were made from their bytes, so a write to those bytes (self-modifying code) drops them.
+
+Instruction counting is exact: blocks run whole while the budget allows; when fewer instructions remain than the next
+block holds, the engine runs single-instruction translations. Breakpoints (``until``) split blocks so a stop lands
+exactly on an instruction boundary.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from backends.interp import InterpBackend, RuntimeInfo
+
+from dbt import state as S
+from dbt.decode import Decoder
+from dbt.lift import lift_block
+from dbt.memory import CodeWrite, Memory, MemoryFault, PAGE
+from dbt.state import LAYOUT, CpuState
+
+
+class GuestFault(Exception):
+    """A guest exception with no guest handler (modes 32/64 have no IDT here): emulation stopped, state precise."""
+
+    def __init__(self, vector: int, error: int, pc: int, address: int | None = None):
+        self.vector, self.error, self.pc, self.address = vector, error, pc, address
+        names = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 10: "#TS",
+                 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC"}
+        where = f" accessing {address:#x}" if address is not None else ""
+        super().__init__(f"guest exception {names.get(vector, vector)} (vector {vector}, error code {error:#x}) "
+                         f"at pc {pc:#x}{where}")
+
+
+@dataclass(eq=False)
+class Block:
+    key: tuple
+    ip: int
+    ninsns: int
+    pages: set
+    ips: list                       # instruction IPs, in order
+    unit: object
+    interp: object = None
+    native: object = None
+    execs: int = 0
+    valid: bool = True
+
+
+@dataclass
+class Stats:
+    blocks_translated: int = 0
+    insns_translated: int = 0
+    blocks_compiled: int = 0
+    blocks_invalidated: int = 0
+    insns_executed: int = 0
+    blocks_executed: int = 0
+    seconds: dict = field(default_factory=lambda: {p: 0.0 for p in
+                                                  ("decode", "lift", "optimize", "compile", "execute")})
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "seconds"}
+        d["seconds"] = dict(self.seconds)
+        return d
+
+
+STOP_HLT, STOP_UNTIL, STOP_COUNT = "hlt", "until", "count"
+
+
+class Engine:
+    def __init__(self, mode: int, backend: str = "auto", hot_threshold: int = 50, optimize: bool = True,
+                 max_block_insns: int = 64):
+        if mode not in (16, 32, 64):
+            raise ValueError(f"mode must be 16, 32 or 64, not {mode!r}")
+        if backend not in ("auto", "interp", "llvm"):
+            raise ValueError(f"backend must be 'auto', 'interp' or 'llvm', not {backend!r}")
+        self.mode = mode
+        self.backend_name = backend
+        self.hot_threshold = hot_threshold
+        self.optimize = optimize
+        self.max_block_insns = max_block_insns
+        self.state = CpuState()
+        self.mem = Memory((1 << 64) - 1 if mode == 64 else 0xFFFFFFFF)
+        self.mem.on_code_write = self._code_written
+        self.decoder = Decoder(mode)
+        self.stats = Stats()
+        self.cache: dict[tuple, Block] = {}
+        self.single: dict[tuple, Block] = {}     # one-instruction translations (budget tails, SMC re-runs)
+        self.page_blocks: dict[int, set] = {}
+        self.breakpoints: frozenset = frozenset()
+        self.smc_passthrough = False
+        self.helpers = {}
+        from dbt import helpers as _helpers
+        _helpers.install(self)
+        off = {n: LAYOUT.offset(n) for n in ("rip", "exit_reason", "exc_vector", "exc_error", "fault_addr",
+                                               "budget")}
+        reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
+                   "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
+        self.rt = RuntimeInfo(off, reasons, self.helpers, (MemoryFault, CodeWrite))
+        self.interp = InterpBackend(self.rt)
+        self.native = None
+        if backend in ("auto", "llvm"):
+            from backends.llvm import LLVMBackend
+            self.native = LLVMBackend(self.rt, self.mem)
+
+    # Translation ------------------------------------------------------------------------------------------------
+    def _key(self, ip: int) -> tuple:
+        return (self.state["cs_base"] + ip, self.mode)
+
+    def _fetch(self, linear: int, n: int) -> bytes:
+        try:
+            return self.mem.fetch(linear, n)
+        except MemoryFault:
+            from dbt.lift import FetchFault
+            raise FetchFault(linear) from None
+
+    def translate(self, ip: int, single: bool = False) -> Block:
+        st = self.stats
+        t0 = time.perf_counter()
+        tr = lift_block(self.decoder, self._fetch, self.mode, ip, self.state["cs_base"],
+                        1 if single else self.max_block_insns, self.breakpoints)
+        t1 = time.perf_counter()
+        st.seconds["lift"] += t1 - t0
+        if self.optimize:
+            from ir.passes import optimize
+            optimize(tr.unit)
+        t2 = time.perf_counter()
+        st.seconds["optimize"] += t2 - t1
+        st.blocks_translated += 1
+        st.insns_translated += tr.ninsns
+        key = self._key(ip)
+        blk = Block(key, ip, tr.ninsns, tr.pages, [i for i, _ in tr.insns] or [ip], tr.unit)
+        for cur, insn in tr.insns:
+            self.mem.mark_code(self.state["cs_base"] + cur, insn.length)
+        for p in tr.pages:
+            self.page_blocks.setdefault(p, set()).add(blk)
+        if self.backend_name == "llvm":
+            self._compile([blk])
+        else:
+            blk.interp = self.interp.prepare(tr.unit)
+        return blk
+
+    def _compile(self, blocks: list) -> None:
+        t0 = time.perf_counter()
+        self.native.compile_blocks(blocks)
+        self.stats.seconds["compile"] += time.perf_counter() - t0
+        self.stats.blocks_compiled += len(blocks)
+
+    def lookup(self, ip: int) -> Block:
+        key = self._key(ip)
+        blk = self.cache.get(key)
+        if blk is None:
+            blk = self.cache[key] = self.translate(ip)
+        return blk
+
+    def invalidate_page(self, page: int) -> None:
+        for blk in self.page_blocks.pop(page, ()):
+            if blk.valid:
+                blk.valid = False
+                self.stats.blocks_invalidated += 1
+                for table in (self.cache, self.single):
+                    if table.get(blk.key) is blk:
+                        del table[blk.key]
+                if self.native is not None:
+                    self.native.invalidate(blk)
+        self.mem.clear_code(page)
+
+    def _code_written(self, page: int) -> None:
+        self.invalidate_page(page)
+        if not self.smc_passthrough:
+            raise CodeWrite(page)
+
+    def set_breakpoints(self, ips) -> None:
+        bps = frozenset(ips)
+        if bps == self.breakpoints:
+            return
+        self.breakpoints = bps
+        for table in (self.cache,):
+            for key, blk in list(table.items()):
+                if any(ip in bps for ip in blk.ips[1:]):
+                    del table[key]
+
+    # Running ----------------------------------------------------------------------------------------------------
+    def run(self, begin: int, until: int | None = None, count: int | None = None) -> str:
+        st = self.state
+        st["rip"] = begin
+        self.set_breakpoints([until] if until is not None else [])
+        done = 0
+        t0 = time.perf_counter()
+        try:
+            while True:
+                ip = st["rip"]
+                if until is not None and ip == until and done > 0:
+                    return STOP_UNTIL
+                if count is not None and done >= count:
+                    return STOP_COUNT
+                blk = self.lookup(ip)
+                if count is not None and count - done < blk.ninsns:
+                    blk = self._single(ip)
+                st["exit_reason"] = S.EXIT_NONE
+                self._execute(blk)
+                reason = st["exit_reason"]
+                if reason == S.EXIT_NONE:
+                    done += blk.ninsns
+                    continue
+                if reason == S.EXIT_HLT:
+                    done += blk.ninsns
+                    return STOP_HLT
+                done += self._completed(blk, st["rip"])
+                if reason == S.EXIT_RESTART:
+                    done += self._rerun_single(st["rip"])
+                    if st["exit_reason"] == S.EXIT_HLT:
+                        return STOP_HLT
+                    continue
+                if reason == S.EXIT_TRAP:
+                    self._exception(st["exc_vector"], st["exc_error"], st["rip"])
+                    continue
+                raise RuntimeError(f"unexpected exit reason {reason}")
+        finally:
+            self.stats.seconds["execute"] += time.perf_counter() - t0
+            self.stats.insns_executed += done
+
+    def _execute(self, blk: Block) -> None:
+        blk.execs += 1
+        self.stats.blocks_executed += 1
+        if blk.native is not None:
+            self.native.run(blk, self.state)
+            return
+        blk.interp.run(self.state, self.mem)
+        if self.backend_name == "auto" and blk.execs == self.hot_threshold and blk.valid:
+            self._compile([blk])
+
+    def _completed(self, blk: Block, pc: int) -> int:
+        """Instructions of blk completed before the one at pc (where it trapped or restarted)."""
+        try:
+            return blk.ips.index(pc)
+        except ValueError:
+            return 0
+
+    def _single(self, ip: int) -> Block:
+        key = self._key(ip)
+        blk = self.single.get(key)
+        if blk is None:
+            blk = self.single[key] = self.translate(ip, single=True)
+        return blk
+
+    def _rerun_single(self, ip: int) -> int:
+        """Re-runs one instruction whose store hit translated code, letting the store through."""
+        blk = self.translate(ip, single=True)
+        self.state["exit_reason"] = S.EXIT_NONE
+        self.smc_passthrough = True
+        try:
+            blk.interp = blk.interp or self.interp.prepare(blk.unit)
+            blk.interp.run(self.state, self.mem)
+        finally:
+            self.smc_passthrough = False
+        if self.state["exit_reason"] == S.EXIT_TRAP:
+            self.state["exit_reason"] = S.EXIT_NONE
+            self._exception(self.state["exc_vector"], self.state["exc_error"], self.state["rip"])
+            return 0
+        return 1
+
+    def _exception(self, vector: int, error: int, pc: int) -> None:
+        st = self.state
+        if self.mode == 16:
+            self._deliver_real_mode(vector, pc)
+            return
+        addr = st["fault_addr"] if vector == 14 else None
+        raise GuestFault(vector, error, pc, addr)
+
+    def _deliver_real_mode(self, vector: int, ip: int) -> None:
+        """Real-mode exception delivery through the IVT at 0: push FLAGS, CS, IP; clear IF and TF; load CS:IP."""
+        st, mem = self.state, self.mem
+        flags = st.pack_flags() & 0xFFFF
+        sp = st["rsp"] & 0xFFFF
+        for v in (flags, st["cs"], ip):
+            sp = (sp - 2) & 0xFFFF
+            mem.store(st["ss_base"] + sp, 2, v)
+        st["rsp"] = (st["rsp"] & ~0xFFFF) | sp
+        st["eflags"] = st["eflags"] & ~((1 << 9) | (1 << 8))
+        new_ip = mem.load(vector * 4, 2)
+        new_cs = mem.load(vector * 4 + 2, 2)
+        st["cs"] = new_cs
+        st["cs_base"] = new_cs << 4
+        st["rip"] = new_ip

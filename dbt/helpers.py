@@ -1,0 +1,57 @@
+"""Helpers: guest operations done in Python and called from translated code (``call`` ops).
+
+Each helper takes (state, memory, *args) and returns an integer (or None). They are the slow, rare operations that
+need host facts: CPUID's CPU model and the time-stamp counter.
+
+The CPU model (CPUID) advertises only what the lifter implements: an x86-64 CPU with the base integer ISA, CMPXCHG8B,
+CMPXCHG16B, CMOV, POPCNT, LZCNT (ABM) and BMI1's TZCNT; no FPU/SSE bits yet.
+"""
+
+from __future__ import annotations
+
+VENDOR = b"DBTpyDBTpyVM"       # 12 bytes: EBX, EDX, ECX order as CPUID returns it
+MAX_LEAF = 7
+MAX_EXT_LEAF = 0x80000004
+BRAND = b"dbt x86 dynamic binary translator".ljust(48, b"\0")
+
+# Leaf 1 EDX: TSC (4), CX8 (8), CMOV (15); ECX: CMPXCHG16B (13), POPCNT (23).
+LEAF1_EDX = (1 << 4) | (1 << 8) | (1 << 15)
+LEAF1_ECX = (1 << 13) | (1 << 23)
+LEAF7_EBX = 1 << 3                               # BMI1 (TZCNT)
+EXT1_ECX = 1 << 5                                # ABM (LZCNT)
+EXT1_EDX = (1 << 29)                             # long mode
+
+
+def cpuid(leaf: int, subleaf: int) -> tuple[int, int, int, int]:
+    """(eax, ebx, ecx, edx) of the documented CPU model."""
+    le = lambda b: int.from_bytes(b, "little")  # noqa: E731
+    if leaf == 0:
+        return MAX_LEAF, le(VENDOR[0:4]), le(VENDOR[8:12]), le(VENDOR[4:8])
+    if leaf == 1:
+        # family 6, model 0x0F, stepping 1; CLFLUSH line size 8 (x 8 bytes) in EBX[15:8]
+        return 0x000006F1, 8 << 8, LEAF1_ECX, LEAF1_EDX
+    if leaf == 7 and subleaf == 0:
+        return 0, LEAF7_EBX, 0, 0
+    if leaf == 0x80000000:
+        return MAX_EXT_LEAF, 0, 0, 0
+    if leaf == 0x80000001:
+        return 0, 0, EXT1_ECX, EXT1_EDX
+    if 0x80000002 <= leaf <= 0x80000004:
+        part = BRAND[(leaf - 0x80000002) * 16:][:16]
+        return tuple(le(part[i:i + 4]) for i in range(0, 16, 4))
+    return 0, 0, 0, 0
+
+
+def _cpuid_helper(state, memory, leaf, subleaf):
+    eax, ebx, ecx, edx = cpuid(leaf & 0xFFFFFFFF, subleaf & 0xFFFFFFFF)
+    state["rax"], state["rbx"], state["rcx"], state["rdx"] = eax, ebx, ecx, edx
+    return 0
+
+
+def install(engine) -> None:
+    """Registers the helpers an engine's translated code may call."""
+    def rdtsc(state, memory):
+        # Virtual time: a counter derived from retired instructions, so runs are deterministic.
+        return engine.stats.insns_executed * 4 + state["tsc"]
+    engine.helpers["cpuid"] = _cpuid_helper
+    engine.helpers["rdtsc"] = rdtsc

@@ -1,0 +1,129 @@
+"""x86 -> IR lifting: the registry of instruction lifters and the block driver.
+
+Lifters are small functions, one per mnemonic family, registered by Capstone mnemonic id name::
+
+    @lifter("ADD", "SUB", ...)
+    def lift_alu(ctx): ...
+
+The driver decodes one instruction at a time, marks its boundary with an ``insn`` op, calls its lifter and flushes the
+instruction's state writes. A unit ends at a control transfer, an exception, a page change beyond the second page, a
+breakpoint address, or ``max_insns``. An undecodable or unimplemented instruction becomes a #UD trap at its address,
+so the guest sees what a CPU would show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ir import Builder, Ty, Unit
+
+from dbt.lift.context import PF, UD, InsnCtx, LiftError
+from dbt.state import LAYOUT
+
+LIFTERS: dict[str, callable] = {}
+
+
+def lifter(*names: str):
+    """Registers ``fn`` as the lifter of every Capstone mnemonic id name in ``names``."""
+    def deco(fn):
+        for n in names:
+            if n in LIFTERS:
+                raise ValueError(f"two lifters for {n}")
+            LIFTERS[n] = fn
+        return fn
+    return deco
+
+
+class FetchFault(Exception):
+    """Code bytes at this address cannot be fetched (unmapped or not executable)."""
+
+
+@dataclass
+class Translation:
+    """What the driver produced: the unit and the facts the translation cache needs."""
+
+    unit: Unit
+    ip: int
+    linear: int
+    ninsns: int
+    pages: set = field(default_factory=set)    # guest linear pages the code bytes came from
+    insns: list = field(default_factory=list)  # (ip, Insn) per instruction, for logs
+
+
+def lift_block(decoder, fetch, mode: int, ip: int, cs_base: int, max_insns: int = 64,
+               stop_at=frozenset()) -> Translation:
+    """Lifts the block starting at ``ip``. ``fetch(linear, n)`` returns up to n code bytes (fewer at the end of
+    executable memory) or raises FetchFault; ``stop_at`` holds IPs where a unit must end (breakpoints)."""
+    from dbt import lifters  # noqa: F401  (registers the instruction families)
+
+    unit = Unit(fields=LAYOUT.fields)
+    b = Builder(unit)
+    linear = (cs_base + ip) & 0xFFFFFFFFFFFFFFFF
+    unit.attrs.update(pc=linear, mode=mode)
+    tr = Translation(unit, ip, linear, 0)
+    cur = ip
+    first_page = linear >> 12
+    ip_mask = (1 << mode) - 1
+    while True:
+        lin = (cs_base + cur) & (0xFFFFFFFF if mode != 64 else 0xFFFFFFFFFFFFFFFF)
+        try:
+            window = fetch(lin, 15)
+        except FetchFault:
+            window = b""
+        insn = decoder.decode(window) if window else None
+        if insn is not None and insn.valid and insn.length > len(window):
+            insn = None                          # the instruction runs into unfetchable memory
+        if insn is None:
+            if tr.ninsns:
+                break                            # end before it: the fault belongs to the next unit
+            b.insn(cur, 1)
+            ctx = InsnCtx(b, mode, _FAKE_ONE, cur, cs_base)
+            ctx.put("fault_addr", b.const(Ty.i64, lin))
+            ctx.trap(PF, 0x10)                    # instruction fetch fault (error code: I/D bit)
+            tr.ninsns = 1
+            tr.pages.add(lin >> 12)
+            break
+        last_page = (lin + insn.length - 1) >> 12
+        if tr.ninsns and last_page > first_page + 1:
+            break
+        tr.pages.add(lin >> 12)
+        tr.pages.add(last_page)
+        b.insn(cur, insn.length)
+        tr.insns.append((cur, insn))
+        tr.ninsns += 1
+        ctx = InsnCtx(b, mode, insn, cur, cs_base)
+        fn = LIFTERS.get(insn.name) if insn.valid else None
+        if fn is None:
+            ctx.trap(UD)
+        else:
+            try:
+                fn(ctx)
+            except LiftError:
+                del unit.ops[_last_insn(unit) + 1:]
+                ctx.pending.clear()
+                ctx.trap(UD)
+            ctx.flush()
+        if ctx.ended:
+            break
+        cur = ctx.next_ip
+        if tr.ninsns >= max_insns or cur in stop_at:
+            b.exit(b.const(Ty.i64, cur & ip_mask))
+            break
+    return tr
+
+
+def _last_insn(unit: Unit) -> int:
+    from ir import OP
+    for i in range(len(unit.ops) - 1, -1, -1):
+        if unit.ops[i].op is OP.insn:
+            return i
+    return -1
+
+
+class _FakeInsn:
+    length = 1
+    operands = ()
+    text = "(fetch fault)"
+
+
+_FAKE_ONE = _FakeInsn()

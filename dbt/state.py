@@ -1,0 +1,101 @@
+"""The CPU state layout: every guest-state field, its offset and its IR type, defined here and nowhere else.
+
+The state is an array of 8-byte slots, one field per slot, shared by both backends (the LLVM code addresses fields by
+byte offset, the interpreter by slot index = offset // 8), the Python API, snapshots and the debugger. A field whose
+type is narrower than 64 bits occupies the low bytes of its slot; its upper bytes stay zero.
+
+Arithmetic flags are kept one per field (0 or 1) so the optimizer can drop each dead flag on its own; ``eflags`` holds
+every other RFLAGS bit (IF, TF, IOPL, NT, AC, ID, reserved bit 1) and is merged with them by ``pack_flags``.
+The tail of the layout holds the run-time fields the engine and the JIT share (exit reason, exception, budget, TLB).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from ir import Field, Fields, Ty
+
+GPR64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+         "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"]
+SEGMENTS = ["es", "cs", "ss", "ds", "fs", "gs"]          # x86 encoding order of Sreg
+FLAG_BITS = {"cf": 0, "pf": 2, "af": 4, "zf": 6, "sf": 7, "df": 10, "of": 11}
+FLAG_FIELDS = list(FLAG_BITS)
+ARITH_FLAGS_MASK = sum(1 << b for b in FLAG_BITS.values())
+
+# Exit reasons written to the ``exit_reason`` field by translated code and helpers.
+EXIT_NONE = 0       # fell off the unit normally (rip holds the next pc)
+EXIT_HLT = 1        # HLT executed; rip points past it
+EXIT_TRAP = 2       # guest exception: exc_vector / exc_error; rip at the faulting instruction
+EXIT_BUDGET = 3     # instruction budget used up before the unit started; rip = unit pc
+EXIT_RESTART = 4    # memory slow path asked to re-run the current instruction (self-modifying code)
+EXIT_STOP = 5       # a helper asked to stop (breakpoint, host request)
+
+_FIELDS: list[tuple[str, Ty]] = (
+    [(n, Ty.i64) for n in GPR64]
+    + [("rip", Ty.i64)]
+    + [(n, Ty.i8) for n in FLAG_FIELDS]
+    + [("eflags", Ty.i32)]
+    + [(s, Ty.i16) for s in SEGMENTS]
+    + [(s + "_base", Ty.i64) for s in SEGMENTS]
+    + [("exit_reason", Ty.i32), ("exc_vector", Ty.i32), ("exc_error", Ty.i32), ("fault_addr", Ty.i64),
+       ("budget", Ty.i64), ("tsc", Ty.i64)]
+)
+
+
+class StateLayout:
+    """Field name -> (offset, type). ``off.rax`` is the byte offset of rax; ``slot("rax")`` its slot index."""
+
+    SLOT = 8
+
+    def __init__(self, fields: list[tuple[str, Ty]]):
+        self.fields = Fields([Field(n, i * self.SLOT, t) for i, (n, t) in enumerate(fields)])
+        self.nslots = len(fields)
+        self.size = self.nslots * self.SLOT
+        self.off = type("Offsets", (), {n: i * self.SLOT for i, (n, _) in enumerate(fields)})
+        self.types = {n: t for n, t in fields}
+
+    def offset(self, name: str) -> int:
+        return self.fields.by_name[name].offset
+
+    def slot(self, name: str) -> int:
+        return self.fields.by_name[name].offset // self.SLOT
+
+
+LAYOUT = StateLayout(_FIELDS)
+
+
+class CpuState:
+    """One VM's CPU state: a ctypes array of slots (its address is what JIT code receives)."""
+
+    def __init__(self, layout: StateLayout = LAYOUT):
+        self.layout = layout
+        self.buf = (ctypes.c_uint64 * layout.nslots)()
+        self.slots = memoryview(self.buf).cast("B").cast("Q")
+        self.address = ctypes.addressof(self.buf)
+        self.slots[layout.slot("eflags")] = 0x2
+
+    def __getitem__(self, name: str) -> int:
+        return self.slots[self.layout.slot(name)]
+
+    def __setitem__(self, name: str, value: int) -> None:
+        self.slots[self.layout.slot(name)] = value & self.layout.types[name].mask
+
+    def pack_flags(self) -> int:
+        """RFLAGS as the guest sees it: the separate flag fields merged into ``eflags``."""
+        v = self["eflags"] & ~ARITH_FLAGS_MASK
+        for name, bit in FLAG_BITS.items():
+            v |= (self[name] & 1) << bit
+        return v | 0x2
+
+    def unpack_flags(self, value: int) -> None:
+        for name, bit in FLAG_BITS.items():
+            self[name] = (value >> bit) & 1
+        self["eflags"] = (value & ~ARITH_FLAGS_MASK) | 0x2
+
+    def snapshot(self) -> bytes:
+        return bytes(self.buf)
+
+    def restore(self, data: bytes) -> None:
+        if len(data) != self.layout.size:
+            raise ValueError(f"state snapshot is {len(data)} bytes, expected {self.layout.size}")
+        ctypes.memmove(self.buf, data, len(data))

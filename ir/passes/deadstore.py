@@ -1,0 +1,101 @@
+"""Dead guest-state store elimination (flags included) and dead unit-local store elimination.
+
+One backward walk keeps the set of state fields that are overwritten further on before anything can observe them.
+A ``put @f`` is dead when ``f`` is in that set; otherwise it adds ``f``. A ``get @f`` removes ``f``. Every other op
+that reads state or may leave the unit (load, store, call, exit, halt, trap: a fault must see precise state) empties
+the set, and so does control flow (``label``, ``br``, ``brif``): the analysis never looks past a straight-line region.
+``insn`` markers and pure ops are transparent. State fields are disjoint (one field per offset, ``dbt/state.py``), so a
+field is known by its offset; an i1 put into an i8 field writes the whole field.
+
+Unit-local variables are invisible outside the unit: a ``putl $n`` is dead when no ``getl $n`` exists anywhere in the
+unit, or when ``$n`` is written again before it is read in the same region. Helpers and faults cannot read locals, so
+for them only control flow is a barrier, and after ``exit``/``halt``/``trap`` every local is dead.
+"""
+
+from __future__ import annotations
+
+from ir.ops import OP, Shape
+from ir.passes.util import by_code
+
+
+class _Live:
+    """What the backward walk knows at the current point: fields and locals overwritten later before any read."""
+
+    __slots__ = ("fields", "locals", "all_locals")
+
+    def __init__(self, all_locals: frozenset):
+        self.fields: set = set()
+        self.locals: set = set()
+        self.all_locals = all_locals
+
+
+# Handlers return True when the op is dead (dropped).
+
+def _put(s: _Live, o) -> bool:
+    if o.imm in s.fields:
+        return True
+    s.fields.add(o.imm)
+    return False
+
+
+def _get(s: _Live, o) -> bool:
+    s.fields.discard(o.imm)
+    return False
+
+
+def _putl(s: _Live, o) -> bool:
+    if o.imm not in s.all_locals or o.imm in s.locals:
+        return True
+    s.locals.add(o.imm)
+    return False
+
+
+def _getl(s: _Live, o) -> bool:
+    s.locals.discard(o.imm)
+    return False
+
+
+def _control(s: _Live, o) -> bool:
+    s.fields.clear()
+    s.locals.clear()
+    return False
+
+
+def _leave(s: _Live, o) -> bool:
+    """exit/halt/trap: state is observed, locals die."""
+    s.fields.clear()
+    s.locals = set(s.all_locals)
+    return False
+
+
+def _observe(s: _Live, o) -> bool:
+    """load/store/call: may fault or run a helper, which sees all state (but no locals)."""
+    s.fields.clear()
+    return False
+
+
+def _pure(s: _Live, o) -> bool:
+    return False
+
+
+HANDLERS = {OP.put: _put, OP.get: _get, OP.putl: _putl, OP.getl: _getl,
+            OP.label: _control, OP.br: _control, OP.brif: _control}
+for _op in OP:
+    if _op not in HANDLERS:
+        HANDLERS[_op] = (_leave if _op.terminator else _observe) if (_op.reads_state or _op.exits) else _pure
+del _op
+_DISPATCH = by_code(HANDLERS)
+
+
+def run(unit) -> bool:
+    getl = OP.getl
+    s = _Live(frozenset(o.imm for o in unit.ops if o.op is getl))
+    out = []
+    for o in reversed(unit.ops):
+        if not _DISPATCH[o.op.code](s, o):
+            out.append(o)
+    if len(out) == len(unit.ops):
+        return False
+    out.reverse()
+    unit.ops = out
+    return True

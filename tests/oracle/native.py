@@ -1,0 +1,518 @@
+"""Native-execution oracle: run a short x86 code fragment on the host CPU.
+
+The fragment runs in 64-bit mode, or in 32-bit *compatibility* mode (far jump
+to the Linux ``__USER32_CS`` selector 0x23 and back to 0x33), with every GPR
+and the arithmetic flags + DF loaded from the case, and all GPRs / flags saved
+afterwards.  Execution happens in a forked child process so that a faulting
+fragment (#DE -> SIGFPE, #GP/#PF -> SIGSEGV, #UD -> SIGILL, ...) only kills
+the child; the parent records the signal for that case and restarts a fresh
+child at the next case.
+
+Public API::
+
+    run_native(code, mode, regs, mem=None) -> result
+    run_native_batch(cases, timeout=1.0) -> [result, ...]
+    data_area(mode) -> (address, size)     # host buffer for memory operands
+    code_address(mode) -> address          # where the fragment is placed
+
+A case is a tuple ``(code, mode, regs)`` / ``(code, mode, regs, mem)`` or a
+dict with keys ``code, mode, regs[, mem]``.  A result is::
+
+    {'regs': {'rax': .., ..., 'r15': .., 'rflags': ..} | None,   # mode 64
+             {'eax': .., ..., 'edi': .., 'eflags': ..} | None,   # mode 32
+     'mem': {address: bytes_after, ...} | None,
+     'exception': None | 'SIGFPE' | 'SIGSEGV' | 'SIGILL' | 'SIGTRAP' | ... | 'TIMEOUT'}
+
+Only CF PF AF ZF SF OF DF are taken from the input flags and reported in the
+output flags (all other bits are masked to 0).  Unspecified registers start
+at 0, except the stack pointer which defaults to ``DEFAULT_SP_OFFSET`` bytes
+into the data area.  The whole data area is zero-filled before every case,
+then the ``mem`` regions are written; after execution the same regions are
+read back.
+
+Nothing here is compiled: the stub is assembled with keystone once per
+process into a fixed low (< 4 GB) RWX mapping and called through ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import resource
+import select
+import signal
+import struct
+import threading
+import time
+import traceback
+
+__all__ = [
+    "run_native", "run_native_batch", "data_area", "code_address",
+    "REGS64", "REGS32", "FLAGS_MASK", "DEFAULT_SP_OFFSET", "normalize_case",
+    "initial_regs",
+]
+
+# --------------------------------------------------------------------------
+# constants
+
+REGS64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+          "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+REGS32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+_ALIAS32 = {r64: r32 for r64, r32 in zip(REGS64, REGS32)}
+
+CF, PF, AF, ZF, SF, DF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x400, 0x800
+FLAGS_MASK = CF | PF | AF | ZF | SF | DF | OF          # 0xcd5
+_FLAGS_FIXED = 0x202                                   # reserved bit 1 + IF
+
+USER32_CS = 0x23
+USER64_CS = 0x33
+
+# Preferred fixed addresses (below 2 GB so that they also work as
+# sign-extended disp32 absolute addresses in 64-bit code).
+_STUB_PREF = 0x10000000
+_DATA_PREF = 0x10010000
+_STUB_SIZE = 0x4000
+DATA_SIZE = 0x10000
+DEFAULT_SP_OFFSET = DATA_SIZE - 0x100
+
+# layout of the stub mapping (offsets)
+_O_ENTRY64 = 0x000      # 64-bit-mode case: prologue (64-bit code)
+_O_EPI64 = 0x100        # 64-bit-mode case: epilogue
+_O_ENTRY32 = 0x200      # 32-bit-mode case: 64-bit part, far jumps to _O_PRO32
+_O_PRO32 = 0x300        # 32-bit code: load state, jump to fragment
+_O_EPI32 = 0x400        # 32-bit code: save state, far jump to _O_BACK64
+_O_BACK64 = 0x500       # 64-bit code: restore host, return to ctypes
+_O_CODE = 0x1000        # the fragment (+ appended "jmp epilogue")
+_CODE_MAX = 0x1000 - 5
+_O_IN = 0x2000          # 16 qword regs (REGS64 order) + qword flags
+_O_OUT = 0x2100         # same layout, results
+_O_HOST_RSP = 0x2200
+_O_HOST_DS = 0x2208
+_O_HOST_ES = 0x220a
+_O_PTR32 = 0x2210       # m16:32 far pointer -> _O_PRO32 : 0x23
+_O_PTR64 = 0x2218       # m16:32 far pointer -> _O_BACK64 : 0x33
+_O_TMP = 0x2220         # scratch qword
+_O_FXSAVE = 0x2400      # 512-byte fxsave area (16-aligned)
+_NSLOTS = 17
+_SLOT_BYTES = _NSLOTS * 8
+
+# --------------------------------------------------------------------------
+# libc helpers
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+_libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong, ctypes.c_ulong)
+
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
+MAP_32BIT = 0x40
+MAP_FIXED_NOREPLACE = 0x100000
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def _mmap(addr, size, prot, flags):
+    p = _libc.mmap(addr, size, prot, flags, -1, 0)
+    if p is None or p == _MAP_FAILED:
+        return None
+    return p
+
+
+def _mmap_low(pref, size, prot):
+    """Map anonymous memory at `pref` if free, else anywhere below 2 GB."""
+    p = _mmap(pref, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE)
+    if p is not None and p != pref:         # old kernels ignore NOREPLACE
+        _libc.munmap(p, size)
+        p = None
+    if p is None:
+        p = _mmap(None, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT)
+    if p is None or p + size > 0x80000000:
+        raise OSError(ctypes.get_errno(), "cannot map low memory for the native oracle")
+    return p
+
+
+# --------------------------------------------------------------------------
+# stub assembly
+
+def _asm(text, mode, addr):
+    import keystone
+    ks = keystone.Ks(keystone.KS_ARCH_X86,
+                     keystone.KS_MODE_64 if mode == 64 else keystone.KS_MODE_32)
+    enc, _ = ks.asm(text, addr)
+    return bytes(enc)
+
+
+def _stub_sources(S):
+    """Assembly text of the stub pieces; S = base address of the stub map.
+
+    Memory slots are addressed through a base register loaded with an
+    immediate (keystone mis-encodes some absolute ``[disp32]`` operands in
+    64-bit mode as RIP-relative); the only absolute memory operands are the
+    ``movabs`` (moffs64) form in 64-bit code and plain disp32 in 32-bit code.
+    """
+    IN, OUT = S + _O_IN, S + _O_OUT
+    FL_IN, FL_OUT = IN + 16 * 8, OUT + 16 * 8
+    CODE, TMP = S + _O_CODE, S + _O_TMP
+    push_host = "push rbx; push rbp; push r12; push r13; push r14; push r15"
+    pop_host = "pop r15; pop r14; pop r13; pop r12; pop rbp; pop rbx"
+    A = lambda x: f"{x:#x}"
+
+    def load(regs, base, delta):
+        return "\n".join(f"mov {r}, [{base} + {8 * i - delta}]"
+                          for i, r in enumerate(regs) if i != 4)
+
+    def save(regs, base):
+        return "\n".join(f"mov [{base} + {8 * i}], {r}"
+                          for i, r in enumerate(regs) if i != 0)
+
+    src = {}
+    # ---- mode 64 -----------------------------------------------------------
+    src[_O_ENTRY64] = (64, f"""
+        {push_host}
+        mov rax, {A(S + _O_FXSAVE)}
+        fxsave64 [rax]
+        mov rax, {A(S + _O_HOST_RSP)}
+        mov [rax], rsp
+        mov rsp, {A(FL_IN)}
+        popfq                               /* rsp = IN + 136 */
+        {load(REGS64, "rsp", 136)}
+        mov rsp, [rsp + {32 - 136}]
+        jmp {A(CODE)}
+    """)
+    src[_O_EPI64] = (64, f"""
+        movabs qword ptr [{A(TMP)}], rax
+        mov rax, {A(OUT)}
+        {save(REGS64, "rax")}
+        mov rsp, {A(FL_OUT + 8)}
+        pushfq                              /* -> FL_OUT */
+        mov rcx, rax
+        movabs rax, qword ptr [{A(TMP)}]
+        mov [rcx], rax
+        cld
+        mov rax, {A(S + _O_HOST_RSP)}
+        mov rsp, [rax]
+        mov rax, {A(S + _O_FXSAVE)}
+        fxrstor64 [rax]
+        {pop_host}
+        ret
+    """)
+    # ---- mode 32 (compatibility mode) ---------------------------------------
+    src[_O_ENTRY32] = (64, f"""
+        {push_host}
+        mov rax, {A(S + _O_FXSAVE)}
+        fxsave64 [rax]
+        mov rax, {A(S + _O_HOST_RSP)}
+        mov [rax], rsp
+        mov rax, {A(S + _O_HOST_DS)}
+        mov [rax], ds
+        mov [rax + 2], es
+        mov rax, {A(S + _O_PTR32)}
+        ljmp dword ptr [rax]                /* -> 0x23:PRO32 */
+    """)
+    src[_O_PRO32] = (32, f"""
+        mov ax, ss
+        mov ds, ax
+        mov es, ax
+        mov esp, {A(FL_IN)}
+        popfd                               /* esp = IN + 132 */
+        {load(REGS32, "esp", 132)}
+        mov esp, [esp + {32 - 132}]
+        jmp {A(CODE)}
+    """)
+    src[_O_EPI32] = (32, f"""
+        mov dword ptr [{A(TMP)}], eax
+        mov eax, {A(OUT)}
+        {save(REGS32, "eax")}
+        mov esp, {A(FL_OUT + 4)}
+        pushfd                              /* -> FL_OUT */
+        mov ecx, dword ptr [{A(TMP)}]
+        mov [eax], ecx
+        cld
+        mov eax, {A(S + _O_PTR64)}
+        ljmp dword ptr [eax]                /* -> 0x33:BACK64 */
+    """)
+    src[_O_BACK64] = (64, f"""
+        mov rax, {A(S + _O_HOST_DS)}
+        mov ds, [rax]
+        mov es, [rax + 2]
+        mov rax, {A(S + _O_HOST_RSP)}
+        mov rsp, [rax]
+        mov rax, {A(S + _O_FXSAVE)}
+        fxrstor64 [rax]
+        {pop_host}
+        ret
+    """)
+    return src
+
+
+class _State:
+    def __init__(self):
+        self.stub = _mmap_low(_STUB_PREF, _STUB_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC)
+        self.data = _mmap_low(_DATA_PREF, DATA_SIZE, PROT_READ | PROT_WRITE)
+        self.assembled = False
+
+    def assemble(self):
+        if self.assembled:
+            return
+        S = self.stub
+        for off, (mode, text) in _stub_sources(S).items():
+            code = _asm(text, mode, S + off)
+            assert len(code) <= 0x100, (hex(off), len(code))
+            ctypes.memmove(S + off, code, len(code))
+        ctypes.memmove(S + _O_PTR32, struct.pack("<IH", S + _O_PRO32, USER32_CS), 6)
+        ctypes.memmove(S + _O_PTR64, struct.pack("<IH", S + _O_BACK64, USER64_CS), 6)
+        proto = ctypes.CFUNCTYPE(None)
+        self.entry = {64: proto(S + _O_ENTRY64), 32: proto(S + _O_ENTRY32)}
+        self.epi = {64: S + _O_EPI64, 32: S + _O_EPI32}
+        self.assembled = True
+
+
+_state = None
+_lock = threading.Lock()
+
+
+def _get_state(assemble=True):
+    global _state
+    with _lock:
+        if _state is None:
+            _state = _State()
+        if assemble:
+            _state.assemble()
+        return _state
+
+
+def data_area(mode=64):
+    """(address, size) of the host buffer that memory operands must live in.
+
+    The same buffer (below 2 GB) serves modes 32 and 64."""
+    if mode not in (32, 64):
+        raise ValueError("native oracle supports modes 32 and 64")
+    return _get_state(assemble=False).data, DATA_SIZE
+
+
+def code_address(mode=64):
+    """Address the fragment is copied to (useful for RIP-relative operands)."""
+    if mode not in (32, 64):
+        raise ValueError("native oracle supports modes 32 and 64")
+    return _get_state(assemble=False).stub + _O_CODE
+
+
+# --------------------------------------------------------------------------
+# case handling
+
+def normalize_case(case):
+    """-> (code: bytes, mode: int, regs: dict, mem: dict)"""
+    if isinstance(case, dict):
+        code, mode = case["code"], case["mode"]
+        regs, mem = case.get("regs") or {}, case.get("mem") or {}
+    else:
+        code, mode, regs = case[0], case[1], case[2] if len(case) > 2 else {}
+        mem = (case[3] if len(case) > 3 else None) or {}
+        regs = regs or {}
+    return bytes(code), int(mode), regs, mem
+
+
+def initial_regs(mode, regs, sp_default):
+    """Full initial register vector (list of ints in REGS64/REGS32 order) and
+    the flags value (already masked to FLAGS_MASK)."""
+    names = REGS64 if mode == 64 else REGS32
+    width = (1 << mode) - 1
+    vals = {n: 0 for n in names}
+    vals[names[4]] = sp_default
+    flags = 0
+    for k, v in regs.items():
+        k = k.lower()
+        if k in ("rflags", "eflags", "flags"):
+            flags = int(v)
+            continue
+        if mode == 32 and k in _ALIAS32:
+            k = _ALIAS32[k]
+        if k not in vals:
+            raise KeyError(f"unknown register {k!r} for mode {mode}")
+        vals[k] = int(v) & width
+    return [vals[n] for n in names], flags & FLAGS_MASK
+
+
+class _Prepared:
+    __slots__ = ("mode", "inblob", "codeblob", "writes", "reads", "roff", "mem_keys")
+
+
+def _prepare(case, st, roff):
+    code, mode, regs, mem = normalize_case(case)
+    if mode not in (32, 64):
+        raise ValueError("native oracle supports modes 32 and 64 (use unicorn_oracle for 16)")
+    if len(code) > _CODE_MAX:
+        raise ValueError("code fragment too long")
+    data, size = st.data, DATA_SIZE
+    vals, flags = initial_regs(mode, regs, data + DEFAULT_SP_OFFSET)
+    vals = vals + [0] * (16 - len(vals))
+    p = _Prepared()
+    p.mode = mode
+    p.inblob = struct.pack("<17Q", *vals, flags | _FLAGS_FIXED)
+    codeaddr = st.stub + _O_CODE
+    rel = st.epi[mode] - (codeaddr + len(code) + 5)
+    p.codeblob = code + b"\xe9" + struct.pack("<i", rel)
+    p.writes, p.reads, p.mem_keys = [], [], []
+    p.roff = roff
+    off = roff + _SLOT_BYTES
+    for addr, b in mem.items():
+        b = bytes(b)
+        if not (data <= addr and addr + len(b) <= data + size):
+            raise ValueError(f"mem region {addr:#x}+{len(b)} outside data_area "
+                             f"{data:#x}+{size:#x}")
+        p.writes.append((addr, b))
+        p.reads.append((addr, len(b), off))
+        p.mem_keys.append(addr)
+        off += len(b)
+    return p, off
+
+
+def _parse(p, buf, base):
+    vals = struct.unpack_from("<17Q", buf, p.roff - base)
+    if p.mode == 64:
+        regs = dict(zip(REGS64, vals))
+        regs["rflags"] = vals[16] & FLAGS_MASK
+    else:
+        regs = {n: v & 0xFFFFFFFF for n, v in zip(REGS32, vals)}
+        regs["eflags"] = vals[16] & FLAGS_MASK
+    mem = {}
+    for addr, n, off in p.reads:
+        o = off - base
+        mem[addr] = bytes(buf[o:o + n])
+    return {"regs": regs, "mem": mem, "exception": None}
+
+
+# --------------------------------------------------------------------------
+# the child
+
+def _child_main(st, prepared, start, res, wfd):
+    try:
+        faulthandler.disable()
+        for s in (signal.SIGFPE, signal.SIGSEGV, signal.SIGILL, signal.SIGBUS,
+                  signal.SIGTRAP, signal.SIGSYS):
+            signal.signal(s, signal.SIG_DFL)
+        try:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except (ValueError, OSError):
+            pass
+        _libc.prctl(4, 0, 0, 0, 0)          # PR_SET_DUMPABLE = 0: no core dumps
+        memmove, memset = ctypes.memmove, ctypes.memset
+        data = st.data
+        slot_in, slot_out = st.stub + _O_IN, st.stub + _O_OUT
+        code = st.stub + _O_CODE
+        entry = st.entry
+        counter = ctypes.c_uint64.from_address(res)
+        for i in range(start, len(prepared)):
+            p = prepared[i]
+            memmove(slot_in, p.inblob, _SLOT_BYTES)
+            memmove(code, p.codeblob, len(p.codeblob))
+            memset(data, 0, DATA_SIZE)
+            for addr, b in p.writes:
+                memmove(addr, b, len(b))
+            entry[p.mode]()
+            memmove(res + p.roff, slot_out, _SLOT_BYTES)
+            for addr, n, off in p.reads:
+                memmove(res + off, addr, n)
+            counter.value = i + 1
+        os._exit(0)
+    except BaseException:
+        try:
+            traceback.print_exc()
+        finally:
+            os._exit(70)
+
+
+def _run_child(st, prepared, start, res, timeout):
+    """Run cases start.. in a child.  Returns (n_done, exception_or_None)."""
+    counter = ctypes.c_uint64.from_address(res)
+    counter.value = start
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                           # child
+        os.close(rfd)
+        _child_main(st, prepared, start, res, wfd)
+        os._exit(71)                                        # not reached
+    os.close(wfd)
+    killed = False
+    try:
+        last, last_t = start, time.monotonic()
+        while True:
+            r, _, _ = select.select([rfd], [], [], min(timeout, 0.2))
+            if r:
+                break                                       # EOF: child exited
+            now = time.monotonic()
+            cur = counter.value
+            if cur != last:
+                last, last_t = cur, now
+            elif now - last_t > timeout:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+                break
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        os.close(rfd)
+    done = counter.value
+    if killed:
+        return done, "TIMEOUT"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = sig
+        return done, name
+    code = os.WEXITSTATUS(status)
+    if code != 0 or done != len(prepared):
+        raise RuntimeError(f"native oracle child failed (exit status {code}) "
+                           f"at case {done}")
+    return done, None
+
+
+def run_native_batch(cases, timeout=1.0):
+    """Run many cases; one forked child runs them sequentially and a new child
+    is started after a case that dies on a signal (or makes no progress for
+    `timeout` seconds -> 'TIMEOUT')."""
+    cases = list(cases)
+    if not cases:
+        return []
+    st = _get_state()
+    off = 8
+    prepared = []
+    for c in cases:
+        p, off = _prepare(c, st, off)
+        prepared.append(p)
+    total = (off + 0xFFF) & ~0xFFF
+    res = _mmap(None, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS)
+    if res is None:
+        raise OSError(ctypes.get_errno(), "mmap of the result buffer failed")
+    try:
+        results = [None] * len(prepared)
+        start = 0
+        while start < len(prepared):
+            done, exc = _run_child(st, prepared, start, res, timeout)
+            if done > start:
+                lo = prepared[start].roff
+                buf = ctypes.string_at(res + lo, off - lo)
+                for i in range(start, done):
+                    results[i] = _parse(prepared[i], buf, lo)
+            if exc is None:
+                break
+            results[done] = {"regs": None, "mem": None, "exception": exc}
+            start = done + 1
+        return results
+    finally:
+        _libc.munmap(res, total)
+
+
+def run_native(code, mode, regs=None, mem=None, timeout=1.0):
+    """Run one fragment; see the module docstring for the result format."""
+    return run_native_batch([(code, mode, regs or {}, mem)], timeout=timeout)[0]
