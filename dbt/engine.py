@@ -103,7 +103,7 @@ class Engine:
         self.native = None
         if backend in ("auto", "llvm"):
             from backends.llvm import LLVMBackend
-            self.native = LLVMBackend(self.rt, self.mem)
+            self.native = LLVMBackend(self.rt, self.mem, self.state, no_chain_offsets=[LAYOUT.offset("cs")])
 
     # Translation ------------------------------------------------------------------------------------------------
     def _key(self, ip: int) -> tuple:
@@ -177,10 +177,13 @@ class Engine:
         if bps == self.breakpoints:
             return
         self.breakpoints = bps
-        for table in (self.cache,):
-            for key, blk in list(table.items()):
-                if any(ip in bps for ip in blk.ips[1:]):
-                    del table[key]
+        for key, blk in list(self.cache.items()):
+            if any(ip in bps for ip in blk.ips[1:]):
+                del self.cache[key]
+                if self.native is not None:
+                    self.native.invalidate(blk)
+        if self.native is not None:
+            self.native.set_blocked({self._key(ip) for ip in bps})
 
     # Running ----------------------------------------------------------------------------------------------------
     def run(self, begin: int, until: int | None = None, count: int | None = None) -> str:
@@ -192,23 +195,35 @@ class Engine:
         try:
             while True:
                 ip = st["rip"]
-                if until is not None and ip == until and done > 0:
+                if until is not None and ip == until:
                     return STOP_UNTIL
                 if count is not None and done >= count:
                     return STOP_COUNT
                 blk = self.lookup(ip)
-                if count is not None and count - done < blk.ninsns:
+                remaining = count - done if count is not None else 1 << 62
+                if remaining < blk.ninsns:
                     blk = self._single(ip)
                 st["exit_reason"] = S.EXIT_NONE
-                self._execute(blk)
-                reason = st["exit_reason"]
-                if reason == S.EXIT_NONE:
-                    done += blk.ninsns
-                    continue
-                if reason == S.EXIT_HLT:
-                    done += blk.ninsns
-                    return STOP_HLT
-                done += self._completed(blk, st["rip"])
+                if blk.native is not None:
+                    st["budget"] = remaining
+                    blk.execs += 1
+                    self.native.run(st)
+                    done += remaining - st["budget"]
+                    reason = st["exit_reason"]
+                    if reason in (S.EXIT_NONE, S.EXIT_BUDGET):
+                        continue                   # dispatch miss or budget: Python picks the next unit
+                    if reason == S.EXIT_HLT:
+                        return STOP_HLT
+                else:
+                    self._execute(blk)
+                    reason = st["exit_reason"]
+                    if reason == S.EXIT_NONE:
+                        done += blk.ninsns
+                        continue
+                    if reason == S.EXIT_HLT:
+                        done += blk.ninsns
+                        return STOP_HLT
+                    done += self._completed(blk, st["rip"])
                 if reason == S.EXIT_RESTART:
                     done += self._rerun_single(st["rip"])
                     if st["exit_reason"] == S.EXIT_HLT:
@@ -223,11 +238,9 @@ class Engine:
             self.stats.insns_executed += done
 
     def _execute(self, blk: Block) -> None:
+        """Runs a block in the interpreter (counting executions for tiering)."""
         blk.execs += 1
         self.stats.blocks_executed += 1
-        if blk.native is not None:
-            self.native.run(blk, self.state)
-            return
         blk.interp.run(self.state, self.mem)
         if self.backend_name == "auto" and blk.execs == self.hot_threshold and blk.valid:
             self._compile([blk])

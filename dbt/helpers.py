@@ -1,7 +1,8 @@
 """Helpers: guest operations done in Python and called from translated code (``call`` ops).
 
 Each helper takes (state, memory, *args) and returns an integer (or None). They are the slow, rare operations that
-need host facts: CPUID's CPU model and the time-stamp counter.
+need host facts: CPUID's CPU model and the time-stamp counter; and port I/O (``port_in``/``port_out``), which reads
+all ones and drops writes until a device bus is attached.
 
 The CPU model (CPUID) advertises only what the lifter implements: an x86-64 CPU with the base integer ISA, CMPXCHG8B,
 CMPXCHG16B, CMOV, POPCNT, LZCNT (ABM) and BMI1's TZCNT; no FPU/SSE bits yet.
@@ -48,6 +49,16 @@ def _cpuid_helper(state, memory, leaf, subleaf):
     return 0
 
 
+def _port_in(state, memory, port, size):
+    """IN/INS: no devices are attached to the CPU-only engine, so every port reads as all ones (an open bus)."""
+    return (1 << (8 * size)) - 1
+
+
+def _port_out(state, memory, port, size, value):
+    """OUT/OUTS: writes to ports are ignored until a device bus is attached."""
+    return 0
+
+
 def install(engine) -> None:
     """Registers the helpers an engine's translated code may call."""
     def rdtsc(state, memory):
@@ -55,3 +66,5 @@ def install(engine) -> None:
         return engine.stats.insns_executed * 4 + state["tsc"]
     engine.helpers["cpuid"] = _cpuid_helper
     engine.helpers["rdtsc"] = rdtsc
+    engine.helpers["port_in"] = _port_in
+    engine.helpers["port_out"] = _port_out

@@ -89,16 +89,16 @@ def _attr_value(s: str):
 def parse_unit(text: str, fields: Fields | None = None) -> Unit:
     """Reads a unit printed by ``format_unit``; raises ParseError with the line number on bad input."""
     u = Unit(fields=fields)
-    lines = [ln.split(";", 1)[0].rstrip() for ln in text.splitlines()]
-    lines = [ln for ln in lines if ln.strip()]
-    if not lines or not lines[0].startswith("unit"):
-        raise ParseError("line 1: expected 'unit' header")
-    for kv in lines[0].split()[1:]:
+    lines = [(n, ln.split(";", 1)[0].rstrip()) for n, ln in enumerate(text.splitlines(), start=1)]
+    lines = [(n, ln) for n, ln in lines if ln.strip()]  # numbers stay those of the source text
+    if not lines or not lines[0][1].startswith("unit"):
+        raise ParseError(f"line {lines[0][0] if lines else 1}: expected 'unit' header")
+    for kv in lines[0][1].split()[1:]:
         k, _, v = kv.partition("=")
         u.attrs[k] = _attr_value(v)
     fname = fields.offset if fields else (lambda t: int(t, 0))
     maxv = -1
-    for n, line in enumerate(lines[1:], start=2):
+    for n, line in lines[1:]:
         m = _LINE.match(line.strip())
         if not m:
             raise ParseError(f"line {n}: cannot read {line.strip()!r}")

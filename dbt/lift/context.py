@@ -99,6 +99,14 @@ class InsnCtx:
                 new = b.shl(new, b.const(fty, shift))
             self.put(field, b.or_(b.and_(self.get(field), keep), new))
 
+    def set_reg_if(self, name: str, cond: int, v: int) -> None:
+        """Writes register ``name`` only when ``cond`` (i1): otherwise the whole register is left as it was, upper
+        bits included (a 32-bit write that does not happen does not zero-extend: CMPXCHG, BSF/BSR of 0)."""
+        field = REGS[name][0]
+        old = self.get(field)
+        self.set_reg(name, v)
+        self.put(field, self.b.select(cond, self.pending[field], old))
+
     def gpr(self, index: int, size: int) -> str:
         """The Capstone name of general register ``index`` (0 = rax) at ``size`` bytes (1 = the low byte)."""
         full = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"][index] if index < 8 else f"r{index}"
@@ -133,15 +141,28 @@ class InsnCtx:
         return b.sext(ty, v) if signed else b.zext(ty, v)
 
     # Memory -----------------------------------------------------------------------------------------------------
-    def linear(self, seg: str, offset: int) -> int:
-        """Linear i64 address of ``seg:offset`` (offset already wrapped to the address size)."""
+    def linear(self, seg: str, offset: int, size: int = 0) -> int:
+        """Linear i64 address of ``seg:offset`` (offset already wrapped to the address size). With ``size`` (bytes
+        accessed) in real mode, an access reaching past the 64 KiB segment limit raises #GP(0), or #SS(0) for SS
+        (SDM Vol. 3 20.1.4; the 80286 raises interrupt 13 for both)."""
         b = self.b
+        if size and self.mode == 16:
+            self.limit_check(seg, offset, size)
         a = self.resize(offset, Ty.i64)
         if self.addseg or seg in ("fs", "gs"):
             a = b.add(a, self.get(seg + "_base"))
             if self.mode != 64:
                 a = b.and_(a, b.const(Ty.i64, 0xFFFFFFFF))
         return a
+
+    def limit_check(self, seg: str, offset: int, size: int) -> None:
+        """Real mode: trap unless offset .. offset+size-1 lies within the segment limit 0xFFFF."""
+        b = self.b
+        ty = b.type_of(offset)
+        last = 0x10000 - size
+        if ty.bits <= 16 and last >= ty.mask:
+            return
+        self.trap_if(b.ult(b.const(ty, last), offset), SS if seg == "ss" else GP)
 
     def ea(self, op) -> int:
         """The effective address (offset within the segment) of a memory operand, wrapped to the address size."""
@@ -172,7 +193,7 @@ class InsnCtx:
 
     def addr(self, i: int) -> int:
         op = self.insn.operands[i]
-        return self.linear(self.segment_of(op), self.ea(op))
+        return self.linear(self.segment_of(op), self.ea(op), op.size)
 
     def load(self, ty: Ty, addr: int) -> int:
         return self.b.load(ty, addr)
@@ -216,23 +237,23 @@ class InsnCtx:
         b = self.b
         size = b.type_of(v).bits // 8
         sp = b.sub(self.reg(self._sp_name()), b.const(self.sp_ty, size))
-        self.store(self.linear("ss", sp), v)
+        self.store(self.linear("ss", sp, size), v)
         self.set_reg(self._sp_name(), sp)
 
     def pop(self, ty: Ty) -> int:
         b = self.b
         sp = self.reg(self._sp_name())
-        v = self.load(ty, self.linear("ss", sp))
+        v = self.load(ty, self.linear("ss", sp, ty.bits // 8))
         self.set_reg(self._sp_name(), b.add(sp, b.const(self.sp_ty, ty.bits // 8)))
         return v
 
-    def stack_addr(self, offset: int) -> int:
-        """Linear address of SS:(SP + offset) without changing SP."""
+    def stack_addr(self, offset: int, size: int = 0) -> int:
+        """Linear address of SS:(SP + offset) without changing SP (``size``: bytes accessed, for the limit check)."""
         b = self.b
         sp = self.reg(self._sp_name())
         if offset:
             sp = b.add(sp, b.const(self.sp_ty, offset))
-        return self.linear("ss", sp)
+        return self.linear("ss", sp, size)
 
     # Control ----------------------------------------------------------------------------------------------------
     def ip_value(self, target: int) -> int:

@@ -110,3 +110,144 @@ def condition(ctx, cc: str):
 CC_ALIASES = {"nae": "b", "c": "b", "nb": "ae", "nc": "ae", "z": "e", "nz": "ne", "na": "be", "nbe": "a",
               "pe": "p", "po": "np", "nge": "l", "nl": "ge", "ng": "le", "nle": "g"}
 CONDITIONS = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
+
+
+# Conditional updates and the families added with muldiv/shift/bitops ------------------------------------------------
+#
+# Undefined flags: every value below that the SDM calls undefined is the one the Intel hosts we measured produce
+# (recorded by the differential tests with all flags compared), so guests that peek at them see real-CPU values.
+
+
+def set_if(ctx, cond, name: str, v) -> None:
+    """Sets flag ``name`` to ``v`` when ``cond`` (an i1 value; None = always), else leaves it unchanged.
+    Shifts and rotates by a dynamic count use it: a count of 0 changes no flag."""
+    if cond is None:
+        ctx.set_flag(name, v)
+    else:
+        ctx.set_flag(name, ctx.b.select(cond, v, ctx.flag(name)))
+
+
+def _zero(ctx):
+    return ctx.b.const(Ty.i1, 0)
+
+
+def lsb(ctx, v):
+    return ctx.b.trunc(Ty.i1, v)
+
+
+def mul(ctx, low, overflow):
+    """MUL/IMUL: CF = OF = the product does not fit the destination. Undefined: SF = sign and PF = parity of the
+    low half, ZF = 0, AF = 0 (Intel)."""
+    ctx.set_flag("cf", overflow)
+    ctx.set_flag("of", overflow)
+    ctx.set_flag("sf", msb(ctx, low))
+    ctx.set_flag("pf", parity(ctx, low))
+    ctx.set_flag("zf", _zero(ctx))
+    ctx.set_flag("af", _zero(ctx))
+
+
+def first_step_of(ctx, a):
+    """OF of a left shift/rotate by one: MSB(a) ^ MSB-1(a). Intel uses it for every count (undefined for count > 1)."""
+    b = ctx.b
+    return msb(ctx, b.xor(a, b.shl(a, b.const(b.type_of(a), 1))))
+
+
+def shift(ctx, cond, r, cf, of):
+    """SHL/SHR/SAR/SHLD/SHRD with a non-zero count (``cond``): CF and OF as given, SF ZF PF from the result,
+    AF = 0 (undefined: Intel clears it)."""
+    set_if(ctx, cond, "cf", cf)
+    set_if(ctx, cond, "of", of)
+    set_if(ctx, cond, "af", _zero(ctx))
+    b = ctx.b
+    set_if(ctx, cond, "zf", b.eq(r, b.const(b.type_of(r), 0)))
+    set_if(ctx, cond, "sf", msb(ctx, r))
+    set_if(ctx, cond, "pf", parity(ctx, r))
+
+
+def shl(ctx, cond, a, n, r):
+    """CF = bit (width - n) of a (0 once n > width); OF = MSB(a) ^ MSB-1(a)."""
+    b = ctx.b
+    ty = b.type_of(a)
+    cf = lsb(ctx, b.lshr(a, b.sub(b.const(ty, ty.bits), n)))
+    shift(ctx, cond, r, cf, first_step_of(ctx, a))
+
+
+def shr(ctx, cond, a, n, r):
+    """CF = bit n-1 of a; OF = MSB(a) (the SDM's value for a 1-bit shift; Intel keeps it for every count)."""
+    b = ctx.b
+    cf = lsb(ctx, b.lshr(a, b.sub(n, b.const(b.type_of(a), 1))))
+    shift(ctx, cond, r, cf, msb(ctx, a))
+
+
+def sar(ctx, cond, a, n, r):
+    """CF = bit n-1 of a, sign-filled; OF = 0."""
+    b = ctx.b
+    cf = lsb(ctx, b.ashr(a, b.sub(n, b.const(b.type_of(a), 1))))
+    shift(ctx, cond, r, cf, _zero(ctx))
+
+
+def rotate(ctx, cond, cf, of):
+    """ROL/ROR/RCL/RCR: only CF and OF change (when cond); ``of`` None leaves OF alone."""
+    set_if(ctx, cond, "cf", cf)
+    if of is not None:
+        set_if(ctx, cond, "of", of)
+
+
+def rol(ctx, cond, a, r, keep_of=False):
+    """CF = LSB(result); OF = MSB(a) ^ MSB-1(a) (= MSB(result) ^ CF for one bit). ``keep_of``: the immediate form
+    with a count other than 1 leaves OF unchanged on Intel (undefined in the SDM); the CL form uses the formula."""
+    rotate(ctx, cond, lsb(ctx, r), None if keep_of else first_step_of(ctx, a))
+
+
+def ror(ctx, cond, a, r, keep_of=False):
+    """CF = MSB(result); OF = MSB(a) ^ LSB(a) (= the two top bits of the result for one bit); ``keep_of`` as ROL."""
+    rotate(ctx, cond, msb(ctx, r), None if keep_of else ctx.b.xor(msb(ctx, a), lsb(ctx, a)))
+
+
+def rcl(ctx, cond, a, cf):
+    """CF = the bit rotated out; OF = MSB(a) ^ MSB-1(a) (= MSB(result) ^ CF for one bit)."""
+    rotate(ctx, cond, cf, first_step_of(ctx, a))
+
+
+def rcr(ctx, cond, a, cf):
+    """CF = the bit rotated out; OF = MSB(a) ^ old CF (SDM, computed before the rotation)."""
+    rotate(ctx, cond, cf, ctx.b.xor(msb(ctx, a), ctx.flag("cf")))
+
+
+def bitscan(ctx, src_zero, index):
+    """BSF/BSR: ZF = source is 0. Undefined: CF OF SF AF = 0, PF = parity of the bit index found, 1 for a zero
+    source (Intel)."""
+    ctx.set_flag("zf", src_zero)
+    for name in ("cf", "of", "sf", "af"):
+        ctx.set_flag(name, _zero(ctx))
+    ctx.set_flag("pf", ctx.b.or_(src_zero, parity(ctx, index)))
+
+
+def count(ctx, src_zero, r):
+    """TZCNT/LZCNT: CF = source is 0, ZF = result is 0. Undefined: OF SF PF AF = 0 (Intel)."""
+    b = ctx.b
+    ctx.set_flag("cf", src_zero)
+    ctx.set_flag("zf", b.eq(r, b.const(b.type_of(r), 0)))
+    for name in ("of", "sf", "pf", "af"):
+        ctx.set_flag(name, _zero(ctx))
+
+
+def popcnt(ctx, src_zero):
+    """POPCNT: ZF = source is 0, every other arithmetic flag cleared."""
+    ctx.set_flag("zf", src_zero)
+    for name in ("cf", "of", "sf", "pf", "af"):
+        ctx.set_flag(name, _zero(ctx))
+
+
+# BCD adjustments (DAA DAS AAA AAS AAM AAD) ---------------------------------------------------------------------------
+
+
+def bcd(ctx, al, cf, af):
+    """DAA/DAS/AAA/AAS/AAM: CF and AF as the adjustment computed them (None: 0), SF ZF PF from the final AL.
+    Undefined, as the Intel hosts we measured: OF = 0 for all five; AAA/AAS set SF ZF PF from the final (masked)
+    AL; AAM clears CF and AF."""
+    zero = _zero(ctx)
+    ctx.set_flag("cf", zero if cf is None else cf)
+    ctx.set_flag("af", zero if af is None else af)
+    ctx.set_flag("of", zero)
+    set_szp(ctx, al)

@@ -110,34 +110,34 @@ EVAL = {
 
 def evaluate(op: OpDef, ty: Ty, args: tuple, arg_ty: Ty):
     """The constant ``op.ty`` applied to constant ``args`` (``arg_ty``: type of the first), or None if undefined."""
-    r = _EVAL[op.code](*args, arg_ty.bits)
-    return None if r is None else r & ty.mask
+    r = _EVAL[op.code](*args, arg_ty._value_)  # _value_: the bit width, read fast (see ir.passes.util)
+    return None if r is None else r & ((1 << ty._value_) - 1)
 
 
-# --- rule tables: constant operand class -> result, given the other operand x and the mask m of the operand type --
+# --- rule tables: constant operand class -> result, given the other operand x and the operand type t -------------
 # Classes of a constant k: 0, 1, "m" (all ones), "wide" (k >= bits). For i1, 1 is also "m"; rules never disagree.
 
-def _x(x, m):
+def _x(x, t):
     return Same(x)
 
 
-def _zero(x, m):
+def _zero(x, t):
     return Fold(0)
 
 
-def _one(x, m):
+def _one(x, t):
     return Fold(1)
 
 
-def _all(x, m):
-    return Fold(m)
+def _all(x, t):
+    return Fold((1 << t._value_) - 1)
 
 
-def _not(x, m):
+def _not(x, t):
     return Into(OP.not_, (x,))
 
 
-def _neg(x, m):
+def _neg(x, t):
     return Into(OP.neg, (x,))
 
 
@@ -166,6 +166,7 @@ I1_COMPARE = {  # (op, k) for i1 operands: a compare with a constant is the flag
 }
 INVOLUTIONS = {OP.not_, OP.neg, OP.bswap}  # f(f(x)) == x
 _ROTATES = {OP.rotl.code, OP.rotr.code}
+_I1 = Ty.i1  # Enum class attribute access is slow (~160 ns); hot paths use module constants
 
 
 # The same tables keyed by op code (see ir.passes.util.by_code).
@@ -175,15 +176,16 @@ _LEFT = by_code(LEFT)
 _SAME = by_code(SAME)
 _I1_COMPARE = {(op.code, k): rule for (op, k), rule in I1_COMPARE.items()}
 _INVOLUTIONS = {op.code for op in INVOLUTIONS}
-_NO_RULES: dict = {}
 
 
-def _match(rules, k: int, n: int, m: int):
+def _match(rules, k: int, t: Ty):
+    if rules is None:
+        return None
     r = rules.get(k)
-    if r is None and k == m:
-        r = rules.get("m")
-    if r is None and k >= n:
-        r = rules.get("wide")
+    if r is None and "m" in rules and k == (1 << t._value_) - 1:
+        r = rules["m"]
+    if r is None and "wide" in rules and k >= t._value_:
+        r = rules["wide"]
     return r
 
 
@@ -213,21 +215,21 @@ def _two(env: _Env, o: Op):
     if ka is not None and kb is not None:
         return _fold_all(env, o)
     t = env.types[a]
-    n, m, code = t.bits, t.mask, o.op.code
+    code = o.op.code
     if a == b:
         rule = _SAME.get(code)
-        return rule(a, m) if rule else None
+        return rule(a, t) if rule else None
     if kb is not None:
         if code in _ROTATES:
-            kb %= n
-        rule = _I1_COMPARE.get((code, kb)) if n == 1 else None
-        rule = rule or _match(_RIGHT.get(code, _NO_RULES), kb, n, m)
-        return rule(a, m) if rule else None
+            kb %= t._value_
+        rule = _I1_COMPARE.get((code, kb)) if t is _I1 else None
+        rule = rule or _match(_RIGHT.get(code), kb, t)
+        return rule(a, t) if rule else None
     if ka is not None:
         if o.op.commutative:
             return Into(o.op, (b, a))
-        rule = _match(_LEFT.get(code, _NO_RULES), ka, n, m)
-        return rule(b, m) if rule else None
+        rule = _match(_LEFT.get(code), ka, t)
+        return rule(b, t) if rule else None
     return None
 
 
@@ -284,7 +286,7 @@ def _select(env: _Env, o: Op):
         return Same(a if kc else b)
     if a == b:
         return Same(a)
-    if o.ty is Ty.i1:
+    if o.ty is _I1:
         arms = (env.consts.get(a), env.consts.get(b))
         if arms == (1, 0):
             return Same(c)
@@ -317,13 +319,12 @@ def run(unit) -> bool:
     env = _Env(unit.types)
     consts, defs = env.consts, env.defs
     repl: dict[int, int] = {}
+    renamed = repl.keys()  # live view
     out = []
     changed = False
     for o in unit.ops:
-        if repl and o.args:
-            r = rename(o, repl)
-            if r is not None:
-                o, changed = r, True
+        if renamed and not renamed.isdisjoint(o.args):
+            o, changed = rename(o, repl), True
         code = o.op.code
         if code == _CONST:
             consts[o.dst] = o.imm
@@ -342,8 +343,8 @@ def run(unit) -> bool:
                 repl[o.dst] = r.value
                 o = None
                 break
-            if type(r) is Fold:
-                o = Op(OP.const, o.ty, o.dst, (), r.value & o.ty.mask)
+            if type(r) is Fold:  # values come masked to the result type
+                o = Op(OP.const, o.ty, o.dst, (), r.value)
                 consts[o.dst] = o.imm
                 break
             o = Op(r.op, o.ty, o.dst, r.args, r.imm)

@@ -18,20 +18,19 @@ _LABEL = OP.label.code
 
 def run(unit) -> bool:
     repl: dict[int, int] = {}
+    renamed = repl.keys()  # live view
     seen: dict[tuple, int] = {}  # (op code, type, operands, imm) -> first value of the segment computing it
     out = []
     changed = False
     for o in unit.ops:
-        if repl and o.args:
-            r = rename(o, repl)
-            if r is not None:
-                o, changed = r, True
+        if renamed and not renamed.isdisjoint(o.args):
+            o, changed = rename(o, repl), True
         d = o.op
         if d.pure:
             args = o.args
             if d.commutative and args[0] > args[1]:
                 args = (args[1], args[0])
-            key = (d.code, o.ty, args, o.imm)
+            key = (d.code, o.ty._value_, args, o.imm)  # _value_: the width, hashed fast (ir.passes.util)
             first = seen.setdefault(key, o.dst)
             if first != o.dst:
                 repl[o.dst] = first

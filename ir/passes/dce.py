@@ -19,17 +19,18 @@ _BRANCHES = frozenset((OP.br.code, OP.brif.code))
 _LABEL = OP.label.code
 
 
-def _drop_unreachable(ops: list) -> list:
-    out, dead = [], False
+def _drop_unreachable(ops: list) -> tuple[list, bool]:
+    """Drops the ops between an unconditional terminator and the next label; says whether any label is left."""
+    out, dead, labels = [], False, False
     for o in ops:
         if o.op.code == _LABEL:
-            dead = False
+            dead, labels = False, True
         elif dead:
             continue
         out.append(o)
         if o.op.terminator:
             dead = True
-    return out
+    return out, labels
 
 
 def _drop_labels_and_jumps(ops: list) -> list:
@@ -64,8 +65,11 @@ def run(unit) -> bool:
     ops = unit.ops
     while True:
         n = len(ops)
-        ops = _drop_unused(_drop_labels_and_jumps(_drop_unreachable(ops)))
-        if len(ops) == n:
+        ops, labels = _drop_unreachable(ops)
+        if labels:
+            ops = _drop_labels_and_jumps(ops)
+        ops = _drop_unused(ops)
+        if not labels or len(ops) == n:  # without labels, one round is the fixed point
             break
     unit.ops = ops
     return len(ops) != start

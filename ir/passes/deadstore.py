@@ -14,7 +14,7 @@ for them only control flow is a barrier, and after ``exit``/``halt``/``trap`` ev
 
 from __future__ import annotations
 
-from ir.ops import OP, Shape
+from ir.ops import OP
 from ir.passes.util import by_code
 
 
@@ -78,12 +78,17 @@ def _pure(s: _Live, o) -> bool:
     return False
 
 
-HANDLERS = {OP.put: _put, OP.get: _get, OP.putl: _putl, OP.getl: _getl,
-            OP.label: _control, OP.br: _control, OP.brif: _control}
-for _op in OP:
-    if _op not in HANDLERS:
-        HANDLERS[_op] = (_leave if _op.terminator else _observe) if (_op.reads_state or _op.exits) else _pure
-del _op
+def _by_effects(op):
+    """The handler of an op without a rule of its own, from its effects in the op table."""
+    if not (op.reads_state or op.exits):
+        return _pure
+    return _leave if op.terminator else _observe
+
+
+HANDLERS = {op: _by_effects(op) for op in OP} | {
+    OP.put: _put, OP.get: _get, OP.putl: _putl, OP.getl: _getl,
+    OP.label: _control, OP.br: _control, OP.brif: _control,
+}
 _DISPATCH = by_code(HANDLERS)
 
 

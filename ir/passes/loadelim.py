@@ -20,6 +20,8 @@ from ir.ops import OP, Ty
 from ir.passes.util import by_code, rename
 from ir.unit import Op
 
+_I1 = Ty.i1  # Enum class attribute access is slow; the hot path uses a module constant
+
 
 class _Known:
     """Per segment: slot -> (value, exact) for fields and for locals. ``exact`` says the slot holds the value itself
@@ -39,14 +41,14 @@ class _Known:
 def _read(k: _Known, slots: dict, o: Op, field: bool):
     known = slots.get(o.imm)
     if known is None:
-        slots[o.imm] = (o.dst, not field or o.ty is not Ty.i1)
+        slots[o.imm] = (o.dst, not field or o.ty is not _I1)
         return o
     v, exact = known
     vt = k.types[v]
     if vt is o.ty:
         k.repl[o.dst] = v
         return None
-    if field and exact and vt is Ty.i1:
+    if field and exact and vt is _I1:
         return Op(OP.zext, o.ty, o.dst, (v,))
     return o
 
@@ -95,13 +97,12 @@ _DISPATCH = by_code(HANDLERS)
 def run(unit) -> bool:
     k = _Known(unit.types)
     repl = k.repl
+    renamed = repl.keys()  # live view
     out = []
     changed = False
     for o in unit.ops:
-        if repl and o.args:
-            r = rename(o, repl)
-            if r is not None:
-                o, changed = r, True
+        if renamed and not renamed.isdisjoint(o.args):
+            o, changed = rename(o, repl), True
         h = _DISPATCH.get(o.op.code)
         if h is not None:
             kept = h(k, o)

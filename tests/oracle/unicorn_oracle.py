@@ -3,8 +3,8 @@ emulated with Unicorn (QEMU TCG) instead of executed natively.
 
 Public API::
 
-    run_batch(cases, timeout=1.0) -> [result, ...]
-    run_unicorn(code, mode, regs, mem=None) -> result
+    run_batch(cases, timeout=None, max_insns=1_000_000) -> [result, ...]
+    run_unicorn(code, mode, regs=None, mem=None, ...) -> result
     data_area(mode) -> (address, size)
     code_address(mode) -> address
     expected_signal(result) -> 'SIGFPE' | 'SIGSEGV' | ... | None
@@ -87,6 +87,7 @@ class _Machine:
         self.flagreg = X.UC_X86_REG_RFLAGS if mode == 64 else X.UC_X86_REG_EFLAGS
         self.flagname = "rflags" if mode == 64 else "eflags"
         self.intno = None
+        self.last_code = None
         uc.hook_add(UC.UC_HOOK_INTR, self._on_intr)
         # A clean CPU context: restoring it before every case also clears the
         # pending-exception state that a stopped fault leaves behind (which
@@ -97,7 +98,7 @@ class _Machine:
         self.intno = intno
         uc.emu_stop()
 
-    def run(self, code, regs, mem, timeout_us):
+    def run(self, code, regs, mem, timeout_us, max_insns):
         uc = self.uc
         code_end = self.code + len(code)
         if code_end > self.code_page + _PAGE:
@@ -109,9 +110,11 @@ class _Machine:
         uc.mem_write(self.data, self.zero)
         for addr, b in mem.items():
             uc.mem_write(addr, bytes(b))
-        uc.mem_write(self.code_page, bytes(_PAGE))
-        uc.mem_write(self.code, code)
-        uc.ctl_remove_cache(self.code_page, self.code_page + _PAGE)
+        if code != self.last_code:          # keep translated blocks if unchanged
+            uc.mem_write(self.code_page, bytes(_PAGE))
+            uc.mem_write(self.code, code)
+            uc.ctl_remove_cache(self.code_page, self.code_page + _PAGE)
+            self.last_code = code
         uc.context_restore(self.ctx)
         uc.reg_write_batch(list(zip(self.ucregs, vals)))
         uc.reg_write(self.flagreg, flags | 0x2)
@@ -121,7 +124,7 @@ class _Machine:
                 uc.reg_write(seg, 0)
         self.intno = None
         try:
-            uc.emu_start(self.code, code_end, timeout=timeout_us)
+            uc.emu_start(self.code, code_end, timeout=timeout_us, count=max_insns)
         except unicorn.UcError as e:
             return {"regs": None, "mem": None,
                     "exception": _ERRNAMES.get(e.errno, f"UC_ERR_{e.errno}"),
@@ -142,8 +145,13 @@ class _Machine:
         return {"regs": res, "mem": memout, "exception": None, "vector": None}
 
 
-def run_batch(cases, timeout=1.0):
-    """Emulate each case (same case format as native.run_native_batch)."""
+def run_batch(cases, timeout=None, max_insns=1_000_000):
+    """Emulate each case (same case format as native.run_native_batch).
+
+    A case that has not reached the end of its code after ``max_insns``
+    instructions (or ``timeout`` seconds, if given: Unicorn's timeout costs
+    ~150 us per case because it starts a watchdog thread) is 'TIMEOUT'."""
+    timeout_us = int(timeout * 1e6) if timeout else 0
     machines = {}
     out = []
     for case in cases:
@@ -153,12 +161,13 @@ def run_batch(cases, timeout=1.0):
         m = machines.get(mode)
         if m is None:
             m = machines[mode] = _Machine(mode)
-        out.append(m.run(code, regs, mem, int(timeout * 1e6)))
+        out.append(m.run(code, regs, mem, timeout_us, max_insns))
     return out
 
 
-def run_unicorn(code, mode, regs=None, mem=None, timeout=1.0):
-    return run_batch([(code, mode, regs or {}, mem)], timeout=timeout)[0]
+def run_unicorn(code, mode, regs=None, mem=None, timeout=None, max_insns=1_000_000):
+    return run_batch([(code, mode, regs or {}, mem)], timeout=timeout,
+                     max_insns=max_insns)[0]
 
 
 # Linux signal a native run would die with for a given Unicorn outcome.

@@ -1,0 +1,393 @@
+"""The LLVM backend: units compiled to native code with llvmlite (MCJIT), run by a native dispatcher.
+
+Pieces:
+- ``codegen`` turns a unit into LLVM IR text; a batch of units becomes one module, optimized and compiled at once.
+- The *environment* (``env``) is a small array of words the generated code reads: the software TLB, the slow-path
+  callbacks, the dispatcher, the helper table and the dispatch hash table.
+- The *dispatcher* is native code: it hashes the guest pc (cs_base + rip) into an open-addressing table of
+  (pc, function) pairs and tail-calls the unit, or returns to Python on a miss. Units chain to each other directly:
+  each constant exit has a slot that points at the target unit's code once it exists (else at the dispatcher), so hot
+  loops run without leaving native code.
+- Python is entered only for a dispatch miss, a TLB miss or fault (``load_slow``/``store_slow``), a helper call, or
+  when the instruction budget runs out.
+
+This module knows the state only through ``RuntimeInfo`` offsets; it knows nothing about x86.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import inspect
+import itertools
+
+import llvmlite.binding as llvm
+
+from backends.llvm.codegen import INTRINSICS, MODULE_HEADER, Layout, gen_unit
+
+ENV_WORDS = 8
+ENV_TABLE, ENV_MASK = 5, 6
+EMPTY, TOMB = (1 << 64) - 1, (1 << 64) - 2
+
+LOAD_SLOW = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
+STORE_SLOW = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64)
+HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
+                          ctypes.c_uint64)
+ENTRY = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)
+
+_initialized = False
+
+
+def _init_llvm():
+    global _initialized
+    if not _initialized:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        lib = ctypes.util.find_library("gcc_s")
+        if lib:
+            llvm.load_library_permanently(lib)   # __udivti3 & co. for i128 division
+        _initialized = True
+
+
+def _hash(pc: int, mask: int) -> int:
+    return (pc ^ (pc >> 15)) & mask
+
+
+DISPATCHER = """
+define i64 @dbt_dispatch(ptr %st, ptr %env) {{
+entry:
+  %ripp = getelementptr i8, ptr %st, i64 {rip}
+  %rip = load i64, ptr %ripp
+  %csbp = getelementptr i8, ptr %st, i64 {cs_base}
+  %csb = load i64, ptr %csbp
+  %pc = add i64 %rip, %csb
+  %tabpp = getelementptr i64, ptr %env, i64 {table}
+  %tab = load ptr, ptr %tabpp
+  %maskp = getelementptr i64, ptr %env, i64 {mask}
+  %mask = load i64, ptr %maskp
+  %sh = lshr i64 %pc, 15
+  %hx = xor i64 %pc, %sh
+  %h = and i64 %hx, %mask
+  br label %probe
+probe:
+  %i = phi i64 [ %h, %entry ], [ %inext, %next ]
+  %e = getelementptr [2 x i64], ptr %tab, i64 %i
+  %k = load i64, ptr %e
+  %hit = icmp eq i64 %k, %pc
+  br i1 %hit, label %found, label %other
+found:
+  %fpp = getelementptr i64, ptr %e, i64 1
+  %fn = load ptr, ptr %fpp
+  %r = musttail call i64 %fn(ptr %st, ptr %env)
+  ret i64 %r
+other:
+  %empty = icmp eq i64 %k, -1
+  br i1 %empty, label %miss, label %next
+next:
+  %i1 = add i64 %i, 1
+  %inext = and i64 %i1, %mask
+  br label %probe
+miss:
+  ret i64 1
+}}
+"""
+
+
+class NativeUnit:
+    """A compiled unit: its entry address and the chain slots of its constant exits."""
+
+    __slots__ = ("addr", "slots", "key")
+
+    def __init__(self, addr: int, slots: list, key):
+        self.addr = addr
+        self.slots = slots      # [(slot address, target key)]
+        self.key = key
+
+
+class LLVMBackend:
+    name = "llvm"
+
+    def __init__(self, rt, memory, state=None, opt_level: int = 1, cs_base_field: str = "cs_base",
+                 no_chain_offsets=()):
+        _init_llvm()
+        self.rt = rt
+        self.mem = memory
+        self.state = state
+        self.opt_level = opt_level
+        target = llvm.Target.from_default_triple()
+        self.tm = target.create_target_machine(opt=2 if opt_level else 0, codemodel="jitdefault")
+        self.triple = llvm.get_process_triple()
+        backing = llvm.parse_assembly("")
+        self.engine = llvm.create_mcjit_compiler(backing, self.tm)
+        self._ids = itertools.count()
+        helper_names = sorted(rt.helpers)
+        self.layout = Layout(rt.off, rt.reasons, {n: i for i, n in enumerate(helper_names)})
+        self.layout.no_chain_offsets = set(no_chain_offsets)
+        self._callbacks = []                       # keep ctypes callbacks alive
+        self.env = (ctypes.c_uint64 * ENV_WORDS)()
+        self.env[0] = memory.tlb_address
+        self.env[1] = self._cb(LOAD_SLOW, self._load_slow)
+        self.env[2] = self._cb(STORE_SLOW, self._store_slow)
+        self.helper_table = (ctypes.c_uint64 * max(1, len(helper_names)))()
+        for i, n in enumerate(helper_names):
+            self.helper_table[i] = self._cb(HELPER, self._wrap_helper(rt.helpers[n]))
+        self.env[4] = ctypes.addressof(self.helper_table)
+        self._table_size = 0
+        self._table_used = 0
+        self._alloc_table(1 << 12)
+        self.units: dict = {}                       # key -> NativeUnit (valid ones)
+        self.blocked: set = set()                   # keys never entered natively (breakpoints)
+        self.waiting: dict = {}                     # target key -> [slot addresses] chained to the dispatcher
+        self.incoming: dict = {}                    # target key -> [slot addresses] chained to it
+        self._build_dispatcher(cs_base_field)
+        self.entry = ENTRY(self.dispatch_addr)
+        self.compiled_units = 0
+
+    # set-up ----------------------------------------------------------------------------------------------------
+    def _cb(self, proto, fn) -> int:
+        c = proto(fn)
+        self._callbacks.append(c)
+        return ctypes.cast(c, ctypes.c_void_p).value
+
+    def _alloc_table(self, size: int) -> None:
+        self.table = (ctypes.c_uint64 * (2 * size))()
+        ctypes.memset(self.table, 0xFF, ctypes.sizeof(self.table))
+        self._table_size = size
+        self._table_used = 0
+        self.env[ENV_TABLE] = ctypes.addressof(self.table)
+        self.env[ENV_MASK] = size - 1
+
+    def _build_dispatcher(self, cs_base_field: str) -> None:
+        off = self.rt.off
+        text = MODULE_HEADER.format(triple=self.triple) + DISPATCHER.format(
+            rip=off["rip"], cs_base=off.get(cs_base_field, off["rip"]) if cs_base_field in off else 0,
+            table=ENV_TABLE, mask=ENV_MASK)
+        if cs_base_field not in off:
+            text = text.replace("%csb = load i64, ptr %csbp", "%csb = add i64 0, 0")
+        self._add_module(text)
+        self.dispatch_addr = self.engine.get_function_address("dbt_dispatch")
+        self.env[3] = self.dispatch_addr
+
+    def _add_module(self, text: str):
+        mod = llvm.parse_assembly(text)
+        mod.verify()
+        if self.opt_level:
+            pto = llvm.create_pipeline_tuning_options(speed_level=self.opt_level)
+            pb = llvm.create_pass_builder(self.tm, pto)
+            pb.getModulePassManager().run(mod, pb)
+        self.engine.add_module(mod)
+        self.engine.finalize_object()
+        return mod
+
+    # slow paths (called from native code) ----------------------------------------------------------------------
+    def _fault(self, e) -> None:
+        st, off, rs = self.state.slots, self.rt.off, self.rt.reasons
+        if getattr(e, "restart", False):
+            st[off["exit_reason"] >> 3] = rs["RESTART"]
+            return
+        st[off["exit_reason"] >> 3] = rs["TRAP"]
+        st[off["exc_vector"] >> 3] = e.vector
+        st[off["exc_error"] >> 3] = e.error
+        st[off["fault_addr"] >> 3] = e.address
+
+    def _load_slow(self, st, addr, size):
+        try:
+            v = self.mem.load(addr, size)
+            self.mem.fill_tlb(addr >> 12)
+            return v
+        except self.rt.faults as e:
+            self._fault(e)
+            return 0
+        except BaseException as e:  # never let an exception unwind through native frames
+            self._internal_error(e)
+            return 0
+
+    def _store_slow(self, st, addr, size, value):
+        try:
+            self.mem.store(addr, size, value)
+            self.mem.fill_tlb(addr >> 12)
+        except self.rt.faults as e:
+            self._fault(e)
+        except BaseException as e:
+            self._internal_error(e)
+
+    def _wrap_helper(self, fn):
+        nargs = len(inspect.signature(fn).parameters) - 2
+
+        def call(st, a0, a1, a2, a3):
+            try:
+                return (fn(self.state, self.mem, *(a0, a1, a2, a3)[:nargs]) or 0) & ((1 << 64) - 1)
+            except BaseException as e:
+                self._internal_error(e)
+                return 0
+        return call
+
+    def _internal_error(self, e) -> None:
+        self.pending_error = e
+        self.state.slots[self.rt.off["exit_reason"] >> 3] = self.rt.reasons["STOP"]
+
+    # compile ---------------------------------------------------------------------------------------------------
+    def compile_blocks(self, blocks, install: bool = True) -> None:
+        """Compiles engine blocks (with .unit .ip .ninsns .key) in one module; attaches ``block.native`` and, when
+        ``install``, enters them in the dispatch table and chains them."""
+        parts = [MODULE_HEADER.format(triple=self.triple), INTRINSICS]
+        metas = []
+        for blk in blocks:
+            name = f"u{next(self._ids)}"
+            text, targets = gen_unit(blk.unit, name, self.layout, blk.ip, blk.ninsns)
+            parts.append(text)
+            metas.append((blk, name, targets))
+        self._add_module("\n".join(parts))
+        for blk, name, targets in metas:
+            addr = self.engine.get_function_address(name)
+            cs_base = blk.key[0] - blk.ip
+            slots = []
+            for i, t in enumerate(targets):
+                slot = self.engine.get_global_value_address(f"{name}_chain{i}")
+                tkey = (cs_base + t, blk.key[1])
+                slots.append((slot, tkey))
+            nu = NativeUnit(addr, slots, blk.key)
+            blk.native = nu
+            if install:
+                self._install(blk.key, nu)
+            else:
+                for slot, _ in slots:
+                    self._patch(slot, self.dispatch_addr)
+            self.compiled_units += 1
+
+    def _install(self, key, nu: NativeUnit) -> None:
+        old = self.units.get(key)
+        if old is not None:
+            self._uninstall(key)
+        self.units[key] = nu
+        if key in self.blocked:
+            for slot, tkey in nu.slots:
+                self._patch(slot, self.dispatch_addr)
+                self.waiting.setdefault(tkey, []).append(slot)
+            return
+        self._table_put(key[0], nu.addr)
+        for slot, tkey in nu.slots:
+            target = self.units.get(tkey)
+            if target is not None:
+                self._patch(slot, target.addr)
+                self.incoming.setdefault(tkey, []).append(slot)
+            else:
+                self._patch(slot, self.dispatch_addr)
+                self.waiting.setdefault(tkey, []).append(slot)
+        for slot in self.waiting.pop(key, ()):
+            self._patch(slot, nu.addr)
+            self.incoming.setdefault(key, []).append(slot)
+
+    def _uninstall(self, key) -> None:
+        nu = self.units.pop(key, None)
+        if nu is None:
+            return
+        self._table_del(key[0])
+        for slot in self.incoming.pop(key, ()):
+            self._patch(slot, self.dispatch_addr)
+            self.waiting.setdefault(key, []).append(slot)
+        # Its own outgoing slots die with it: drop them from the other lists.
+        own = {s for s, _ in nu.slots}
+        for table in (self.waiting, self.incoming):
+            for k in list(table):
+                lst = [s for s in table[k] if s not in own]
+                if lst:
+                    table[k] = lst
+                else:
+                    del table[k]
+
+    @staticmethod
+    def _patch(slot: int, addr: int) -> None:
+        ctypes.c_uint64.from_address(slot).value = addr
+
+    def invalidate(self, blk) -> None:
+        if blk.native is not None and self.units.get(blk.key) is blk.native:
+            self._uninstall(blk.key)
+        blk.native = None
+
+    def set_blocked(self, keys) -> None:
+        """Units at these keys are never entered natively (breakpoints): every entry to them returns to Python."""
+        old, self.blocked = self.blocked, set(keys)
+        for key in old | self.blocked:
+            nu = self.units.get(key)
+            if nu is not None:
+                self._uninstall(key)
+                self._install(key, nu)
+
+    # dispatch table ------------------------------------------------------------------------------------------------
+    def _table_put(self, pc: int, addr: int) -> None:
+        if (self._table_used + 1) * 2 > self._table_size:
+            entries = [(self.table[2 * i], self.table[2 * i + 1]) for i in range(self._table_size)
+                       if self.table[2 * i] not in (EMPTY, TOMB)]
+            self._alloc_table(self._table_size * 2)
+            for k, a in entries:
+                self._table_put(k, a)
+        mask = self._table_size - 1
+        i = _hash(pc, mask)
+        first_tomb = None
+        while True:
+            k = self.table[2 * i]
+            if k == pc:
+                self.table[2 * i + 1] = addr
+                return
+            if k == TOMB and first_tomb is None:
+                first_tomb = i
+            if k == EMPTY:
+                j = first_tomb if first_tomb is not None else i
+                self.table[2 * j + 1] = addr
+                self.table[2 * j] = pc
+                self._table_used += 1
+                return
+            i = (i + 1) & mask
+
+    def _table_del(self, pc: int) -> None:
+        mask = self._table_size - 1
+        i = _hash(pc, mask)
+        while True:
+            k = self.table[2 * i]
+            if k == pc:
+                self.table[2 * i] = TOMB
+                return
+            if k == EMPTY:
+                return
+            i = (i + 1) & mask
+
+    # run -------------------------------------------------------------------------------------------------------
+    def run(self, state) -> None:
+        """Enters native code at state's pc; returns on a dispatch miss, an exit reason, or an empty budget."""
+        self.state = state
+        self.pending_error = None
+        self.entry(state.address, ctypes.addressof(self.env))
+        if self.pending_error is not None:
+            e, self.pending_error = self.pending_error, None
+            raise e
+
+    # the backend protocol used by the IR-level tests ---------------------------------------------------------
+    def prepare(self, unit):
+        backend = self
+
+        class _Blk:
+            pass
+        blk = _Blk()
+        blk.unit, blk.ip, blk.ninsns, blk.key = unit, unit.attrs.get("pc", 0), _count_insns(unit), ("unit", id(unit))
+        blk.native = None
+        self.compile_blocks([blk], install=False)
+
+        class _Runnable:
+            def run(self, state, memory):
+                backend.state = state
+                state.slots[backend.rt.off["budget"] >> 3] = 1 << 62
+                fn = ENTRY(blk.native.addr)
+                backend.pending_error = None
+                fn(state.address, ctypes.addressof(backend.env))
+                if backend.pending_error is not None:
+                    raise backend.pending_error
+        return _Runnable()
+
+    def run_unit(self, unit, state, memory) -> None:
+        self.prepare(unit).run(state, memory)
+
+
+def _count_insns(unit) -> int:
+    from ir import OP
+    return sum(1 for o in unit.ops if o.op is OP.insn)

@@ -1,0 +1,529 @@
+"""IR unit -> LLVM IR text (one function per unit). Text, not llvmlite.ir objects: 24-31x cheaper to build.
+
+Every unit becomes ``define i64 @NAME(ptr %st, ptr %env)``: ``st`` is the guest state slot array, ``env`` the
+backend's run-time environment (see ``Env`` in backends.llvm.runtime for its words). The function:
+
+- checks the instruction budget on entry (not enough left: rip = unit ip, exit_reason BUDGET, return);
+- does guest memory accesses inline through the software TLB (tag compare on the page of the access's last byte,
+  so a page-crossing access misses) and calls the slow-path function pointers from env on a miss;
+- leaves through ``exit``: rip = target, then a ``musttail`` call through a chain slot (a global patched to point at
+  the target unit once it is compiled, or at the native dispatcher); indirect exits tail-call the dispatcher;
+- on a trap, a fault or a stop request sets the exit fields, gives back the budget of the instructions that did not
+  run, and returns to the caller (Python).
+
+Semantics follow ir.ops exactly: oversized shift amounts are clamped with selects, rotates use funnel shifts,
+ctlz/cttz of 0 give the width (the ``is_zero_poison`` flag is false).
+"""
+
+from __future__ import annotations
+
+from ir import OP, Shape, Ty, Unit
+
+ENV_TLB, ENV_LOAD_SLOW, ENV_STORE_SLOW, ENV_DISPATCH, ENV_HELPERS = 0, 8, 16, 24, 32
+TLB_BITS = 10
+PAGE_BITS = 12
+
+
+def lty(t: Ty) -> str:
+    return f"i{t.bits}"
+
+
+class Layout:
+    """The state offsets and constants the generated code needs (handed over by the engine's RuntimeInfo)."""
+
+    def __init__(self, off: dict, reasons: dict, helper_index: dict):
+        self.off = off
+        self.reasons = reasons
+        self.helper_index = helper_index
+
+
+class UnitCodegen:
+    def __init__(self, unit: Unit, name: str, lay: Layout, ip: int, ninsns: int):
+        self.u = unit
+        self.name = name
+        self.lay = lay
+        self.ip = ip
+        self.ninsns = ninsns
+        self.lines: list[str] = []
+        self.tmp = 0
+        self.chain_slots: list[int] = []      # constant exit targets, in slot order
+        self.terminated = False
+        self.insn_index = 0                    # instructions started so far
+        self.insn_pc = ip
+        self.locals: set[int] = set()
+
+    # helpers ---------------------------------------------------------------------------------------------------
+    def t(self) -> str:
+        self.tmp += 1
+        return f"%t{self.tmp}"
+
+    def emit(self, s: str) -> None:
+        self.lines.append("  " + s)
+
+    def block(self, label: str) -> None:
+        if not self.terminated:
+            self.emit(f"br label %{label}")
+        self.lines.append(f"{label}:")
+        self.terminated = False
+
+    def field_ptr(self, off: int) -> str:
+        p = self.t()
+        self.emit(f"{p} = getelementptr i8, ptr %st, i64 {off}")
+        return p
+
+    def store_field(self, name: str, value: str, ty: str = "i64") -> None:
+        p = self.field_ptr(self.lay.off[name])
+        self.emit(f"store {ty} {value}, ptr {p}")
+
+    def load_field(self, name: str, ty: str = "i64") -> str:
+        p = self.field_ptr(self.lay.off[name])
+        r = self.t()
+        self.emit(f"{r} = load {ty}, ptr {p}")
+        return r
+
+    def env_ptr(self, off: int) -> str:
+        p = self.t()
+        self.emit(f"{p} = getelementptr i8, ptr %env, i64 {off}")
+        r = self.t()
+        self.emit(f"{r} = load ptr, ptr {p}")
+        return r
+
+    def v(self, n: int) -> str:
+        return f"%v{n}"
+
+    def ty(self, n: int) -> Ty:
+        return self.u.types[n]
+
+    # exits -----------------------------------------------------------------------------------------------------
+    def refund_budget(self) -> None:
+        """Gives back the budget of instructions that did not complete (the current one included)."""
+        unrun = self.ninsns - self.insn_index + 1
+        if unrun > 0:
+            b = self.load_field("budget")
+            nb = self.t()
+            self.emit(f"{nb} = add i64 {b}, {unrun}")
+            self.store_field("budget", nb)
+
+    def leave(self, reason: str, rip: str | None = None, refund: bool = True) -> None:
+        if rip is not None:
+            self.store_field("rip", rip)
+        if reason != "NONE":
+            self.store_field("exit_reason", str(self.lay.reasons[reason]), "i32")
+        if refund:
+            self.refund_budget()
+        self.emit("ret i64 0")
+        self.terminated = True
+
+    def chain_to(self, target_value: str, const_target: int | None) -> None:
+        """rip = target; continue in the target unit through a chain slot (constant) or the dispatcher."""
+        self.store_field("rip", target_value)
+        if self.ninsns - self.insn_index > 0:
+            self.refund_after_side_exit()
+        if const_target is not None and not self.nochain:
+            slot = len(self.chain_slots)
+            self.chain_slots.append(const_target)
+            fn = self.t()
+            self.emit(f"{fn} = load ptr, ptr @{self.name}_chain{slot}")
+        else:
+            fn = self.env_ptr(ENV_DISPATCH)
+        r = self.t()
+        self.emit(f"{r} = musttail call i64 {fn}(ptr %st, ptr %env)")
+        self.emit(f"ret i64 {r}")
+        self.terminated = True
+
+    def refund_after_side_exit(self) -> None:
+        unrun = self.ninsns - self.insn_index
+        b = self.load_field("budget")
+        nb = self.t()
+        self.emit(f"{nb} = add i64 {b}, {unrun}")
+        self.store_field("budget", nb)
+
+    def check_stop(self) -> None:
+        """After a slow path or helper: leave if it recorded an exit reason (fault, restart, stop)."""
+        r = self.load_field("exit_reason", "i32")
+        c = self.t()
+        self.emit(f"{c} = icmp ne i32 {r}, 0")
+        lbl = self.t()[1:]
+        self.emit(f"br i1 {c}, label %{lbl}_stop, label %{lbl}_go")
+        self.lines.append(f"{lbl}_stop:")
+        self.store_field("rip", str(self.insn_pc))
+        self.refund_budget()
+        self.emit("ret i64 0")
+        self.lines.append(f"{lbl}_go:")
+
+    # memory ----------------------------------------------------------------------------------------------------
+    def mem_access(self, addr: str, ty: Ty, store_value: str | None) -> str | None:
+        size = ty.bits // 8
+        if ty is Ty.i128:
+            return self.mem_access_128(addr, store_value)
+        lt = lty(ty)
+        lbl = self.t()[1:]
+        tlb = self.env_ptr(ENV_TLB)
+        last = self.t()
+        self.emit(f"{last} = add i64 {addr}, {size - 1}")
+        lastpage = self.t()
+        self.emit(f"{lastpage} = and i64 {last}, -4096")
+        idx = self.t()
+        self.emit(f"{idx} = lshr i64 {addr}, {PAGE_BITS}")
+        idx2 = self.t()
+        self.emit(f"{idx2} = and i64 {idx}, {(1 << TLB_BITS) - 1}")
+        ent = self.t()
+        self.emit(f"{ent} = getelementptr [4 x i64], ptr {tlb}, i64 {idx2}")
+        tagp = self.t()
+        self.emit(f"{tagp} = getelementptr i64, ptr {ent}, i64 {1 if store_value is not None else 0}")
+        tag = self.t()
+        self.emit(f"{tag} = load i64, ptr {tagp}")
+        hit = self.t()
+        self.emit(f"{hit} = icmp eq i64 {tag}, {lastpage}")
+        self.emit(f"br i1 {hit}, label %{lbl}_fast, label %{lbl}_slow, !prof !0")
+        # fast path
+        self.lines.append(f"{lbl}_fast:")
+        addp = self.t()
+        self.emit(f"{addp} = getelementptr i64, ptr {ent}, i64 3")
+        addend = self.t()
+        self.emit(f"{addend} = load i64, ptr {addp}")
+        host = self.t()
+        self.emit(f"{host} = add i64 {addr}, {addend}")
+        hp = self.t()
+        self.emit(f"{hp} = inttoptr i64 {host} to ptr")
+        fast_v = None
+        if store_value is None:
+            fast_v = self.t()
+            self.emit(f"{fast_v} = load {lt}, ptr {hp}, align 1")
+        else:
+            self.emit(f"store {lt} {store_value}, ptr {hp}, align 1")
+        self.emit(f"br label %{lbl}_join")
+        # slow path
+        self.lines.append(f"{lbl}_slow:")
+        slow_v = None
+        if store_value is None:
+            fn = self.env_ptr(ENV_LOAD_SLOW)
+            raw = self.t()
+            self.emit(f"{raw} = call i64 {fn}(ptr %st, i64 {addr}, i32 {size})")
+            if ty is Ty.i64:
+                slow_v = raw
+            else:
+                slow_v = self.t()
+                self.emit(f"{slow_v} = trunc i64 {raw} to {lt}")
+        else:
+            fn = self.env_ptr(ENV_STORE_SLOW)
+            wide = store_value
+            if ty is not Ty.i64:
+                wide = self.t()
+                self.emit(f"{wide} = zext {lt} {store_value} to i64")
+            self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 {size}, i64 {wide})")
+        self.check_stop()
+        self.emit(f"br label %{lbl}_join")
+        # the slow path's last block is the "_go" block created by check_stop
+        go_label = self._last_label()
+        self.lines.append(f"{lbl}_join:")
+        if store_value is None:
+            r = self.t()
+            self.emit(f"{r} = phi {lt} [ {fast_v}, %{lbl}_fast ], [ {slow_v}, %{go_label} ]")
+            return r
+        return None
+
+    def _last_label(self) -> str:
+        for line in reversed(self.lines):
+            if not line.startswith("  ") and line.endswith(":"):
+                return line[:-1]
+        raise AssertionError("no label")
+
+    def mem_access_128(self, addr: str, store_value: str | None) -> str | None:
+        hi_addr = self.t()
+        self.emit(f"{hi_addr} = add i64 {addr}, 8")
+        if store_value is None:
+            lo = self.mem_access(addr, Ty.i64, None)
+            hi = self.mem_access(hi_addr, Ty.i64, None)
+            a, b_, c, r = self.t(), self.t(), self.t(), self.t()
+            self.emit(f"{a} = zext i64 {lo} to i128")
+            self.emit(f"{b_} = zext i64 {hi} to i128")
+            self.emit(f"{c} = shl i128 {b_}, 64")
+            self.emit(f"{r} = or i128 {a}, {c}")
+            return r
+        lo, sh, hi = self.t(), self.t(), self.t()
+        self.emit(f"{lo} = trunc i128 {store_value} to i64")
+        self.emit(f"{sh} = lshr i128 {store_value}, 64")
+        self.emit(f"{hi} = trunc i128 {sh} to i64")
+        self.mem_access(addr, Ty.i64, lo)
+        self.mem_access(hi_addr, Ty.i64, hi)
+        return None
+
+    # ops -------------------------------------------------------------------------------------------------------
+    def gen(self) -> str:
+        out_lines = self.lines
+        # entry + budget check
+        out_lines.append(f"define i64 @{self.name}(ptr %st, ptr %env) {{")
+        out_lines.append("entry:")
+        locals_used = sorted({o.imm for o in self.u.ops if o.op.shape in (Shape.GETL, Shape.PUTL)})
+        for n in locals_used:
+            self.emit(f"%l{n} = alloca i64")
+            self.emit(f"store i64 0, ptr %l{n}")
+        b = self.load_field("budget")
+        ok = self.t()
+        self.emit(f"{ok} = icmp sge i64 {b}, {self.ninsns}")
+        self.emit(f"br i1 {ok}, label %body, label %nobudget, !prof !0")
+        self.lines.append("nobudget:")
+        self.store_field("rip", str(self.ip))
+        self.store_field("exit_reason", str(self.lay.reasons["BUDGET"]), "i32")
+        self.emit("ret i64 0")
+        self.lines.append("body:")
+        nb = self.t()
+        self.emit(f"{nb} = sub i64 {b}, {self.ninsns}")
+        self.store_field("budget", nb)
+        for o in self.u.ops:
+            if self.terminated and o.op.shape is not Shape.LABEL:
+                continue            # unreachable until the next label
+            _GEN[o.op.shape](self, o)
+        if not self.terminated:
+            self.emit("unreachable")
+        self.lines.append("}")
+        return "\n".join(self.lines)
+
+
+def _binary(g: UnitCodegen, o):
+    a, b = g.v(o.args[0]), g.v(o.args[1])
+    t = lty(o.ty)
+    bits = o.ty.bits
+    name = o.op.name
+    d = g.v(o.dst)
+    if name in ("add", "sub", "mul", "and", "or", "xor", "udiv", "sdiv", "urem", "srem"):
+        g.emit(f"{d} = {name} {t} {a}, {b}")
+    elif name in ("shl", "lshr"):
+        c, s = g.t(), g.t()
+        g.emit(f"{c} = icmp ult {t} {b}, {bits}")
+        g.emit(f"{s} = {name} {t} {a}, {b}")
+        g.emit(f"{d} = select i1 {c}, {t} {s}, {t} 0")
+    elif name == "ashr":
+        c, amt = g.t(), g.t()
+        g.emit(f"{c} = icmp ult {t} {b}, {bits}")
+        g.emit(f"{amt} = select i1 {c}, {t} {b}, {t} {bits - 1}")
+        g.emit(f"{d} = ashr {t} {a}, {amt}")
+    elif name in ("rotl", "rotr"):
+        f = "fshl" if name == "rotl" else "fshr"
+        if bits == 1:
+            g.emit(f"{d} = or i1 {a}, false")
+        else:
+            g.emit(f"{d} = call {t} @llvm.{f}.{t}({t} {a}, {t} {a}, {t} {b})")
+    else:
+        raise NotImplementedError(name)
+
+
+def _unary(g, o):
+    a, t, d = g.v(o.args[0]), lty(o.ty), g.v(o.dst)
+    name = o.op.name
+    if name == "neg":
+        g.emit(f"{d} = sub {t} 0, {a}")
+    elif name == "not":
+        g.emit(f"{d} = xor {t} {a}, -1")
+    elif name == "ctpop":
+        g.emit(f"{d} = call {t} @llvm.ctpop.{t}({t} {a})")
+    elif name in ("ctlz", "cttz"):
+        g.emit(f"{d} = call {t} @llvm.{name}.{t}({t} {a}, i1 false)")
+    elif name == "bswap":
+        g.emit(f"{d} = call {t} @llvm.bswap.{t}({t} {a})")
+    else:
+        raise NotImplementedError(name)
+
+
+_PRED = {"eq": "eq", "ne": "ne", "ult": "ult", "ule": "ule", "slt": "slt", "sle": "sle"}
+
+
+def _cmp(g, o):
+    t = lty(g.ty(o.args[0]))
+    g.emit(f"{g.v(o.dst)} = icmp {_PRED[o.op.name]} {t} {g.v(o.args[0])}, {g.v(o.args[1])}")
+
+
+def _cast(g, o):
+    src = lty(g.ty(o.args[0]))
+    g.emit(f"{g.v(o.dst)} = {o.op.name} {src} {g.v(o.args[0])} to {lty(o.ty)}")
+
+
+def _const(g, o):
+    # An SSA name for the constant (LLVM folds it): add 0.
+    t = lty(o.ty)
+    val = o.imm
+    if o.ty is Ty.i1:
+        g.emit(f"{g.v(o.dst)} = or i1 {'true' if val else 'false'}, false")
+    else:
+        if val >> (o.ty.bits - 1):
+            val -= 1 << o.ty.bits
+        g.emit(f"{g.v(o.dst)} = add {t} {val}, 0")
+
+
+def _select(g, o):
+    t = lty(o.ty)
+    g.emit(f"{g.v(o.dst)} = select i1 {g.v(o.args[0])}, {t} {g.v(o.args[1])}, {t} {g.v(o.args[2])}")
+
+
+def _get(g, o):
+    p = g.field_ptr(o.imm)
+    fty = g.u.fields.by_offset[o.imm].ty if g.u.fields else o.ty
+    if o.ty is Ty.i1 and fty is Ty.i8:
+        raw = g.t()
+        g.emit(f"{raw} = load i8, ptr {p}")
+        g.emit(f"{g.v(o.dst)} = trunc i8 {raw} to i1")
+    else:
+        g.emit(f"{g.v(o.dst)} = load {lty(o.ty)}, ptr {p}")
+
+
+def _put(g, o):
+    p = g.field_ptr(o.imm)
+    vt = g.ty(o.args[0])
+    val = g.v(o.args[0])
+    if vt is Ty.i1:
+        z = g.t()
+        g.emit(f"{z} = zext i1 {val} to i8")
+        g.emit(f"store i8 {z}, ptr {p}")
+    else:
+        g.emit(f"store {lty(vt)} {val}, ptr {p}")
+
+
+def _getl(g, o):
+    raw = g.t()
+    g.emit(f"{raw} = load i64, ptr %l{o.imm}")
+    if o.ty is Ty.i64:
+        g.emit(f"{g.v(o.dst)} = or i64 {raw}, 0")
+    else:
+        g.emit(f"{g.v(o.dst)} = trunc i64 {raw} to {lty(o.ty)}")
+
+
+def _putl(g, o):
+    vt = g.ty(o.args[0])
+    val = g.v(o.args[0])
+    if vt.bits < 64:
+        z = g.t()
+        g.emit(f"{z} = zext {lty(vt)} {val} to i64")
+        val = z
+    elif vt.bits > 64:
+        z = g.t()
+        g.emit(f"{z} = trunc {lty(vt)} {val} to i64")
+        val = z
+    g.emit(f"store i64 {val}, ptr %l{o.imm}")
+
+
+def _load(g, o):
+    r = g.mem_access(g.v(o.args[0]), o.ty, None)
+    g.emit(f"{g.v(o.dst)} = or {lty(o.ty)} {r}, 0")
+
+
+def _store(g, o):
+    g.mem_access(g.v(o.args[0]), g.ty(o.args[1]), g.v(o.args[1]))
+
+
+def _call(g, o):
+    idx = g.lay.helper_index[o.imm]
+    table = g.env_ptr(ENV_HELPERS)
+    fp = g.t()
+    g.emit(f"{fp} = getelementptr ptr, ptr {table}, i64 {idx}")
+    fn = g.t()
+    g.emit(f"{fn} = load ptr, ptr {fp}")
+    args = []
+    for a in o.args:
+        at = g.ty(a)
+        if at is Ty.i64:
+            args.append(g.v(a))
+        else:
+            z = g.t()
+            op = "zext" if at.bits < 64 else "trunc"
+            g.emit(f"{z} = {op} {lty(at)} {g.v(a)} to i64")
+            args.append(z)
+    while len(args) < 4:
+        args.append("0")
+    r = g.t()
+    g.emit(f"{r} = call i64 {fn}(ptr %st, " + ", ".join(f"i64 {x}" for x in args) + ")")
+    g.check_stop()
+    if o.dst is not None:
+        if o.ty is Ty.i64:
+            g.emit(f"{g.v(o.dst)} = or i64 {r}, 0")
+        else:
+            g.emit(f"{g.v(o.dst)} = trunc i64 {r} to {lty(o.ty)}")
+
+
+def _label(g, o):
+    g.block(f"L{o.imm}")
+
+
+def _br(g, o):
+    g.emit(f"br label %L{o.imm}")
+    g.terminated = True
+
+
+def _brif(g, o):
+    nxt = g.t()[1:]
+    g.emit(f"br i1 {g.v(o.args[0])}, label %L{o.imm}, label %{nxt}")
+    g.lines.append(f"{nxt}:")
+
+
+def _exit(g, o):
+    if o.op is OP.halt:
+        g.leave("HLT", g.v(o.args[0]), refund=False)
+        return
+    g.chain_to(g.v(o.args[0]), g.consts.get(o.args[0]))
+
+
+def _exitif(g, o):
+    lbl = g.t()[1:]
+    g.emit(f"br i1 {g.v(o.args[0])}, label %{lbl}_x, label %{lbl}_c")
+    g.lines.append(f"{lbl}_x:")
+    g.chain_to(g.v(o.args[1]), g.consts.get(o.args[1]))
+    g.lines.append(f"{lbl}_c:")
+    g.terminated = False
+
+
+def _raise(g, vector: int, err: str):
+    g.store_field("exc_vector", str(vector), "i32")
+    e = err
+    g.store_field("exc_error", e, "i32")
+    g.leave("TRAP", str(g.insn_pc))
+
+
+def _trap(g, o):
+    _raise(g, o.imm, g.v(o.args[0]))
+
+
+def _trapif(g, o):
+    lbl = g.t()[1:]
+    g.emit(f"br i1 {g.v(o.args[0])}, label %{lbl}_x, label %{lbl}_c, !prof !1")
+    g.lines.append(f"{lbl}_x:")
+    _raise(g, o.imm, g.v(o.args[1]))
+    g.lines.append(f"{lbl}_c:")
+    g.terminated = False
+
+
+def _insn(g, o):
+    g.insn_index += 1
+    g.insn_pc = o.imm[0]
+
+
+_GEN = {
+    Shape.BINARY: _binary, Shape.UNARY: _unary, Shape.CMP: _cmp, Shape.CAST: _cast, Shape.CONST: _const,
+    Shape.SELECT: _select, Shape.GET: _get, Shape.PUT: _put, Shape.GETL: _getl, Shape.PUTL: _putl,
+    Shape.LOAD: _load, Shape.STORE: _store, Shape.CALL: _call, Shape.LABEL: _label, Shape.BR: _br,
+    Shape.BRIF: _brif, Shape.EXIT: _exit, Shape.EXITIF: _exitif, Shape.TRAP: _trap, Shape.TRAPIF: _trapif,
+    Shape.INSN: _insn,
+}
+
+
+def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int) -> tuple[str, list[int]]:
+    """LLVM IR text of one unit's function and its chain-slot globals; returns (text, constant exit targets)."""
+    g = UnitCodegen(unit, name, lay, ip, ninsns)
+    g.consts = {o.dst: o.imm for o in unit.ops if o.op is OP.const}
+    # A unit that loads CS (far transfers) changes the code segment: its exits cannot be chained by IP.
+    g.nochain = any(o.op is OP.put and o.imm in getattr(lay, "no_chain_offsets", ()) for o in unit.ops)
+    body = g.gen()
+    globals_ = "\n".join(f"@{name}_chain{i} = global ptr null" for i in range(len(g.chain_slots)))
+    return globals_ + "\n" + body + "\n", g.chain_slots
+
+
+MODULE_HEADER = """target triple = "{triple}"
+!0 = !{{!"branch_weights", i32 2000, i32 1}}
+!1 = !{{!"branch_weights", i32 1, i32 2000}}
+"""
+
+INTRINSICS = "\n".join(
+    [f"declare i{b} @llvm.{f}.i{b}(i{b}, i{b}, i{b})" for f in ("fshl", "fshr") for b in (8, 16, 32, 64, 128)]
+    + [f"declare i{b} @llvm.ctpop.i{b}(i{b})" for b in (1, 8, 16, 32, 64, 128)]
+    + [f"declare i{b} @llvm.{f}.i{b}(i{b}, i1)" for f in ("ctlz", "cttz") for b in (1, 8, 16, 32, 64, 128)]
+    + [f"declare i{b} @llvm.bswap.i{b}(i{b})" for b in (16, 32, 64, 128)]
+) + "\n"

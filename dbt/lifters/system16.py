@@ -1,0 +1,146 @@
+"""System instructions, chiefly for real mode: INT n, INT3, INTO, IRET/IRETD, LDS LES LFS LGS LSS, CLI STI,
+CPUID, RDTSC (SDM Vol. 2; real-mode interrupts: Vol. 3 20.1.4).
+
+Real mode (mode 16). INT n pushes FLAGS, CS and the IP of the next instruction, clears IF and TF, and loads CS:IP
+from the interrupt vector table at linear n*4 (IVT base 0, limit 3FFh: every vector fits). INT3 is INT 3 and INTO is
+INT 4 when OF = 1 (both traps: the pushed IP is the next instruction's), lifted inline like INT n rather than as
+exceptions. IRET pops IP, CS, FLAGS (IRETD: EIP, CS, EFLAGS, 32 bits each; #GP(0) if EIP is beyond the 64 KiB
+limit); the FLAGS bits it may change are POPF's (the real-mode model keeps IOPL/NT at 0 for 16-bit images). CLI/STI
+write IF.
+
+Modes 32 and 64 are flat user level (CPL 3, IOPL 0): INT n, INT3 and INTO (when OF) raise their vector as a guest
+exception (GuestFault: the system VM will deliver them through an IDT); CLI/STI raise #GP(0); IRET/IRETD/IRETQ do a
+same-privilege return (selectors are not checked, IF/IOPL unchanged).
+
+LDS/LES/LFS/LGS/LSS load a far pointer (offset, then the 16-bit selector) from memory; in real mode writing the
+segment register also sets its base to selector * 16, in flat modes only the selector is written (as MOV Sreg does).
+CPUID and RDTSC call the engine's helpers; CPUID's helper writes EAX..EDX itself, so held-back writes are flushed
+before the call.
+"""
+
+from __future__ import annotations
+
+from ir import Ty
+
+from dbt.lift import lifter
+from dbt.lift.context import BP, GP, OF, TY_BY_SIZE, LiftError
+from dbt.lifters.flagops import pack_flags, unpack_flags
+from dbt.lifters.stack import POPF_MASK
+
+IF_BIT, TF_BIT = 1 << 9, 1 << 8
+IRET_REAL_MASK32 = 0x257FD5        # SDM IRET, real-address mode: tempEFLAGS AND 257FD5H
+USER_FLAGS_MASK = POPF_MASK & ~(0x3000 | IF_BIT)   # CPL 3, IOPL 0: IOPL and IF are not changed
+
+
+def real_mode_int(ctx, vector: int) -> None:
+    """Lifts a software interrupt in real mode: pushes, IF/TF cleared, CS:IP from the IVT; ends the unit."""
+    b = ctx.b
+    entry = b.const(Ty.i64, vector * 4)
+    new_ip = ctx.load(Ty.i16, entry)
+    new_cs = ctx.load(Ty.i16, b.const(Ty.i64, vector * 4 + 2))
+    ctx.push(pack_flags(ctx, Ty.i16))
+    ctx.push(ctx.reg("cs"))
+    ctx.push(ctx.const(Ty.i16, ctx.next_ip))
+    ctx.put("eflags", b.and_(ctx.get("eflags"), b.const(Ty.i32, ~(IF_BIT | TF_BIT))))
+    ctx.set_reg("cs", new_cs)
+    ctx.jump(new_ip)
+
+
+def _interrupt(ctx, vector: int) -> None:
+    if ctx.mode == 16:
+        real_mode_int(ctx, vector)
+    else:
+        ctx.trap(vector)
+
+
+@lifter("INT")
+def lift_int(ctx):
+    _interrupt(ctx, ctx.insn.operands[0].imm & 0xFF)
+
+
+@lifter("INT3")
+def lift_int3(ctx):
+    _interrupt(ctx, BP)
+
+
+@lifter("INTO")
+def lift_into(ctx):
+    if ctx.mode == 64:
+        raise LiftError("INTO is invalid in 64-bit mode")
+    of = ctx.flag("of")
+    if ctx.mode == 16:
+        ctx.jump_if(ctx.b.not_(of), ctx.ip_value(ctx.next_ip))
+        real_mode_int(ctx, OF)
+    else:
+        ctx.trap_if(of, OF)
+
+
+@lifter("IRET", "IRETD", "IRETQ")
+def lift_iret(ctx):
+    b = ctx.b
+    ty = {"IRET": Ty.i16, "IRETD": Ty.i32, "IRETQ": Ty.i64}[ctx.insn.name]
+    ip = ctx.pop(ty)
+    cs = ctx.resize(ctx.pop(ty), Ty.i16)
+    fl = ctx.pop(ty)
+    if ctx.mode == 16:
+        if ty is Ty.i16:
+            mask = POPF_MASK & 0x0FFF          # the real-mode model keeps IOPL/NT at 0 (see stack.POPF)
+        else:
+            mask = IRET_REAL_MASK32
+            ctx.trap_if(b.ult(b.const(Ty.i32, 0xFFFF), ip), GP)
+    else:
+        mask = USER_FLAGS_MASK & ty.mask
+        if ty is Ty.i64:                       # 64-bit mode also pops RSP and SS
+            sp = ctx.pop(Ty.i64)
+            ss = ctx.resize(ctx.pop(Ty.i64), Ty.i16)
+            ctx.set_reg("rsp", sp)
+            ctx.set_reg("ss", ss)
+    ctx.set_reg("cs", cs)
+    unpack_flags(ctx, fl, mask)
+    ctx.jump(ip)
+
+
+_FAR_LOAD = {"LDS": "ds", "LES": "es", "LFS": "fs", "LGS": "gs", "LSS": "ss"}
+
+
+@lifter(*_FAR_LOAD)
+def lift_lds(ctx):
+    b = ctx.b
+    dst, src = ctx.insn.operands
+    if src.kind != "mem":
+        raise LiftError("far-pointer loads need a memory operand")   # #UD
+    ty = TY_BY_SIZE[dst.size]
+    a = ctx.linear(ctx.segment_of(src), ctx.ea(src), dst.size + 2)
+    off = ctx.load(ty, a)
+    sel = ctx.load(Ty.i16, b.add(a, b.const(Ty.i64, dst.size)))
+    ctx.set_reg(dst.reg, off)
+    ctx.set_reg(_FAR_LOAD[ctx.insn.name], sel)
+
+
+@lifter("CLI", "STI")
+def lift_cli(ctx):
+    if ctx.mode != 16:
+        ctx.trap(GP)                           # CPL 3 > IOPL 0
+        return
+    b = ctx.b
+    fl = ctx.get("eflags")
+    if ctx.insn.name == "CLI":
+        ctx.put("eflags", b.and_(fl, b.const(Ty.i32, ~IF_BIT)))
+    else:
+        ctx.put("eflags", b.or_(fl, b.const(Ty.i32, IF_BIT)))
+
+
+@lifter("CPUID")
+def lift_cpuid(ctx):
+    leaf, sub = ctx.reg("eax"), ctx.reg("ecx")
+    ctx.flush()
+    ctx.b.call("cpuid", (leaf, sub))
+
+
+@lifter("RDTSC")
+def lift_rdtsc(ctx):
+    b = ctx.b
+    ctx.flush()
+    tsc = b.call("rdtsc", (), Ty.i64)
+    ctx.set_reg("eax", b.trunc(Ty.i32, tsc))
+    ctx.set_reg("edx", b.trunc(Ty.i32, b.lshr(tsc, b.const(Ty.i64, 32))))
