@@ -195,7 +195,8 @@ def rotate(ctx, cond, cf, of):
 
 def rol(ctx, cond, a, r, keep_of=False):
     """CF = LSB(result); OF = MSB(a) ^ MSB-1(a) (= MSB(result) ^ CF for one bit). ``keep_of``: the immediate form
-    with a count other than 1 leaves OF unchanged on Intel (undefined in the SDM); the CL form uses the formula."""
+    with a register destination and a count other than 1 leaves OF unchanged on Intel (undefined in the SDM); the
+    CL form and memory destinations use the formula."""
     rotate(ctx, cond, lsb(ctx, r), None if keep_of else first_step_of(ctx, a))
 
 

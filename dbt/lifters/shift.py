@@ -7,8 +7,8 @@ is written even for a count of 0, so a 32-bit register is zero-extended in 64-bi
 
 Departures from the SDM, where it leaves results undefined (all measured on Intel hosts, see ``flags``):
 - SHLD/SHRD with a 16-bit operand and a count of 17..31 shift the 48-bit value dest:src:dest, as P6 and later do.
-- OF for counts above 1 keeps the formula of the first 1-bit step, except ROL/ROR by an immediate other than 1,
-  which leave OF unchanged; AF is 0 after SHL/SHR/SAR/SHLD/SHRD.
+- OF for counts above 1 keeps the formula of the first 1-bit step, except ROL/ROR of a register by an immediate
+  other than 1, which leave OF unchanged (memory destinations use the formula); AF is 0 after SHL/SHR/SAR/SHLD/SHRD.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def lift_rotate(ctx):
     ctx.write(0, r, addr)
     if cond is not False:
         op = ctx.insn.operands[1]
-        keep_of = op.kind == "imm" and op.imm & (0x3F if b.type_of(a) is Ty.i64 else 0x1F) != 1
+        keep_of = (op.kind == "imm" and op.imm & (0x3F if b.type_of(a) is Ty.i64 else 0x1F) != 1
+                   and addr is None)
         (flags.rol if left else flags.ror)(ctx, cond, a, r, keep_of)
 
 

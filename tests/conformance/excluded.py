@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from tests.conformance.decode import decode, first_wrapping_access
+from tests.conformance.decode import decode, first_wrapping_access, mem_accesses
 
 # Whole forms excluded: form -> reason. Keep empty unless a whole form is 286-specific.
 EXCLUDED_FORMS: dict[str, str] = {}
@@ -81,6 +81,79 @@ def _ss_wrap(form: str, t: dict) -> bool:
     return a is not None and a.seg == "ss"
 
 
+# ---- 5. string instruction faults are imprecise on the 286 -------------------------------------------------------
+_STRING_OPS = frozenset((0x6C, 0x6D, 0x6E, 0x6F, 0xA4, 0xA5, 0xA6, 0xA7, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE, 0xAF))
+_USES_SI = frozenset((0xA4, 0xA5, 0xA6, 0xA7, 0xAC, 0xAD, 0x6E, 0x6F))
+_USES_DI = frozenset((0xA4, 0xA5, 0xA6, 0xA7, 0xAA, 0xAB, 0xAE, 0xAF, 0x6C, 0x6D))
+
+
+def precise_string_fault_regs(ins, regs: dict) -> dict | None:
+    """SI/DI/CX a precise (386+) CPU leaves when a string instruction faults on a segment wrap: the state after the
+    iterations that completed before the faulting one. None if no access wraps."""
+    acc = mem_accesses(ins, regs)
+    per_iter = (ins.opcode in _USES_SI) + (ins.opcode in _USES_DI)
+    first = next((i for i, a in enumerate(acc) if a.wraps), None)
+    if first is None or not per_iter:
+        return None
+    k = first // per_iter
+    size = 1 if ins.opcode % 2 == 0 else 2
+    step = -size if regs["flags"] & 0x400 else size
+    out = {}
+    if ins.opcode in _USES_SI:
+        out["si"] = (regs["si"] + k * step) & 0xFFFF
+    if ins.opcode in _USES_DI:
+        out["di"] = (regs["di"] + k * step) & 0xFFFF
+    if ins.rep:
+        out["cx"] = (regs["cx"] - k) & 0xFFFF
+    return out
+
+
+def _string_fault_imprecise(form: str, t: dict) -> bool:
+    if _exc(t) != 13:
+        return False
+    ins = decode(t["bytes"])
+    if ins.opcode not in _STRING_OPS or ins.length > 10:
+        return False
+    r, f = t["initial"]["regs"], t["final"]["regs"]
+    precise = precise_string_fault_regs(ins, r)
+    return precise is not None and any(f.get(k, r[k]) != v for k, v in precise.items())
+
+
+# ---- 6. IDIV overflow the 286 did not detect -------------------------------------------------------------------
+_R8 = ("al", "cl", "dl", "bl", "ah", "ch", "dh", "bh")
+_R16 = ("ax", "cx", "dx", "bx", "sp", "bp", "si", "di")
+
+
+def _sx(v: int, bits: int) -> int:
+    return v - (1 << bits) if v >> (bits - 1) & 1 else v
+
+
+def _idiv_no_de(form: str, t: dict) -> bool:
+    if _exc(t) is not None:
+        return False
+    ins = decode(t["bytes"])
+    bits = 8 if ins.opcode == 0xF6 else 16
+    r = t["initial"]["regs"]
+    if ins.has_mem_operand:
+        a = mem_accesses(ins, r)[0]
+        if a.wraps:
+            return False
+        ram = dict(t["initial"]["ram"])
+        lin = (r[a.seg] << 4) + a.offset
+        d = ram.get(lin, 0) | (ram.get(lin + 1, 0) << 8 if bits == 16 else 0)
+    elif bits == 8:
+        n = _R8[ins.rm]
+        d = (r[n[0] + "x"] >> (8 if n[1] == "h" else 0)) & 0xFF
+    else:
+        d = r[_R16[ins.rm]]
+    num = r["ax"] if bits == 8 else (r["dx"] << 16 | r["ax"])
+    n, dv = _sx(num, 2 * bits), _sx(d, bits)
+    if dv == 0:
+        return True                      # the 286 recorded no #DE for a zero divisor: differs as well
+    q = abs(n) // abs(dv) * (1 if (n < 0) == (dv < 0) else -1)
+    return not -(1 << (bits - 1)) <= q < (1 << (bits - 1))
+
+
 # ---- 4. MOV to/from Sreg 4/5 -------------------------------------------------------------------------------------
 def _fs_gs(form: str, t: dict) -> bool:
     return _exc(t) == 6 and decode(t["bytes"]).reg in (4, 5)
@@ -113,7 +186,43 @@ TEST_EXCLUSIONS: list[Exclusion] = [
         "GS=5); the 286 has no FS/GS and raises #UD. Data: all 35 such vectors in 8C/8E expect exception 6 "
         "(reg 6/7 are #UD on both and are kept).",
         _fs_gs, frozenset(("8C", "8E"))),
+    Exclusion(
+        "string-#GP-imprecise",
+        "When a string instruction (MOVS/CMPS/STOS/LODS/SCAS/INS/OUTS, REP or not) raises #GP(13) on an offset "
+        "wrap, the 286 has already stepped SI/DI (and CX) past the faulting element; the 386+ reports faults "
+        "precisely, with SI/DI/CX reflecting only the completed iterations so the instruction restarts (SDM Vol. 3 "
+        "'Exception and interrupt handling': faults are restartable; Intel, '80286 REP MOVS and REP INS "
+        "Restartability', 1984: the 286 #13 handler must adjust SI/DI/CX). Excluded only when the recorded "
+        "SI/DI/CX differ from the precise values computed here. Data: e.g. 6D #1 'insw' DI=FFFFh -> 286 leaves "
+        "DI=FFFDh.",
+        _string_fault_imprecise, frozenset(f"{op:02X}" for op in _STRING_OPS)),
+    Exclusion(
+        "idiv-overflow-no-#DE",
+        "IDIV whose quotient does not fit the destination must raise #DE (SDM IDIV); the recorded 286 vector did "
+        "not fault and returned a truncated quotient. Data: 1 vector, F6.7 #952 'idiv byte [si]' AX=81C1h / 7Ch "
+        "(quotient -260) -> 286 AX=C180h, no exception. Computed from the operands, so only such vectors match.",
+        _idiv_no_de, frozenset(("F6.7", "F7.7"))),
 ]
+
+# Per-test flag-mask relaxations: the test still runs, but these FLAGS bits are not compared (in the final FLAGS and
+# in a pushed FLAGS image) because the 286 leaves values there that a 386+ does not.
+MASK_RELAXATIONS: list[tuple[str, str, Callable[[str, dict], bool], int]] = [
+    ("aam0-flags",
+     "AAM with imm8 = 0 raises #DE; as a fault it leaves FLAGS unchanged on the 386+ (SDM AAM/#DE), but the 286 "
+     "has already rewritten SF/ZF/PF (data: both D4 'aam 0' vectors, #862 and #945, expect PF=1 ZF=0 SF=0 "
+     "regardless of the input flags). SF/ZF/PF are not compared for these vectors; everything else is.",
+     lambda form, t: _exc(t) == 0 and decode(t["bytes"]).opcode == 0xD4, 0x00C4),
+]
+
+
+def mask_relaxation(form: str, t: dict) -> tuple[str | None, int]:
+    """(name, bits to drop from the flags mask) for this test; (None, 0) if none applies."""
+    if form != "D4":             # the only form with a relaxation today: keep the hot path cheap
+        return None, 0
+    for name, _reason, pred, bits in MASK_RELAXATIONS:
+        if pred(form, t):
+            return name, bits
+    return None, 0
 
 
 def exclusion_for(form: str, t: dict) -> str | None:
@@ -127,4 +236,5 @@ def exclusion_for(form: str, t: dict) -> str | None:
 def describe() -> str:
     lines = [f"form {f}: {r}" for f, r in sorted(EXCLUDED_FORMS.items())]
     lines += [f"{e.name}: {e.reason}" for e in TEST_EXCLUSIONS]
+    lines += [f"{n} (flag-mask relaxation): {r}" for n, r, _p, _b in MASK_RELAXATIONS]
     return "\n".join(lines)

@@ -59,12 +59,12 @@ class OracleEmulator:
         self.regs = {r: 0 for r in sst.REGS}
         self.by_key = {}
         for t in tests:
-            self.by_key[self._key(t["initial"]["regs"])] = t
+            self.by_key[self._key(t["initial"]["regs"], bytes(t["bytes"]))] = t
         self.corrupt = corrupt          # callable(emulator, test) applied after the final state
 
     @staticmethod
-    def _key(r):
-        return tuple(r[n] & (0x0FFF if n == "flags" else 0xFFFF) for n in sst.REGS)
+    def _key(r, code):
+        return tuple(r[n] & (0x0FFF if n == "flags" else 0xFFFF) for n in sst.REGS), code
 
     def mem_map(self, addr, size, perms="rwx"):
         assert addr == 0 and size <= len(self.mem)
@@ -83,7 +83,9 @@ class OracleEmulator:
 
     def emu_start(self, begin, until=None, count=None):
         self.regs["ip"] = begin
-        t = self.by_key[self._key(self.regs)]
+        r = self.regs
+        t = next(t for n in range(1, 16) if (t := self.by_key.get(
+            self._key(r, self.mem_read((r["cs"] << 4) + r["ip"], n)))) is not None)
         self.regs.update(t["final"]["regs"])
         for a, v in t["final"]["ram"]:
             self.mem[a] = v

@@ -350,7 +350,7 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
     cases: a count of random cases (default ``quick_cases()``) or a list of input dicts (register name -> value,
     'flags'; missing registers are random). regs: ``fn(rng) -> dict`` or a dict applied over the random inputs.
     mem_operand: True (rbx/ebx) or a register name: that register holds ``MEM_BASE`` and the window around it is
-    random. flags_defined_mask: int or ``fn(inputs) -> int``. unicorn_ok: ``fn(inputs) -> bool`` for cases whose
+    random. flags_defined_mask: int or ``fn(inputs) -> int``. unicorn_ok: ``fn(inputs, mem) -> bool`` for cases whose
     result Unicorn models (architecturally undefined results are compared with the host only). setup:
     ``fn(rng, regs, mem)`` edits a case's registers and memory windows (``Mem``) after they are generated.
     strict: compare every flag with the host CPU (default: ``DBT_DIFF_STRICT_FLAGS``); Unicorn is then skipped."""
@@ -406,7 +406,7 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
             mask = flags_defined_mask(inp) if callable(flags_defined_mask) else flags_defined_mask
             diffs_all = []
             for oracle, results in refs.items():
-                if oracle == "unicorn" and unicorn_ok is not None and not unicorn_ok(inp):
+                if oracle == "unicorn" and unicorn_ok is not None and not unicorn_ok(inp, mem):
                     continue
                 m = mask | DF
                 if strict and oracle == "native":

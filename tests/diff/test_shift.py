@@ -55,7 +55,7 @@ def _form(mode, op, width, dst, count, **kw):
     if count == "cl":
         extra["regs"] = cl_regs(mode, width)
     if op in ("shld", "shrd") and width == 16:
-        extra["unicorn_ok"] = lambda inp, cnt=cnt: cnt(inp) & 0x1F <= 16
+        extra["unicorn_ok"] = lambda inp, mem, cnt=cnt: cnt(inp) & 0x1F <= 16
     return Form(mode, kw.pop("asm", None) or f"{op} {dst}, {count}", flags_defined_mask=mask, **extra, **kw)
 
 
