@@ -71,7 +71,7 @@ STOP_HLT, STOP_UNTIL, STOP_COUNT = "hlt", "until", "count"
 
 class Engine:
     def __init__(self, mode: int, backend: str = "auto", hot_threshold: int = 50, optimize: bool = True,
-                 max_block_insns: int = 64):
+                 max_block_insns: int = 64, llvm_opt: int | None = None):
         if mode not in (16, 32, 64):
             raise ValueError(f"mode must be 16, 32 or 64, not {mode!r}")
         if backend not in ("auto", "interp", "llvm"):
@@ -94,8 +94,8 @@ class Engine:
         self.helpers = {}
         from dbt import helpers as _helpers
         _helpers.install(self)
-        off = {n: LAYOUT.offset(n) for n in ("rip", "exit_reason", "exc_vector", "exc_error", "fault_addr",
-                                               "budget")}
+        off = {n: LAYOUT.offset(n) for n in ("rip", "cs_base", "exit_reason", "exc_vector", "exc_error",
+                                               "fault_addr", "budget")}
         reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
                    "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
         self.rt = RuntimeInfo(off, reasons, self.helpers, (MemoryFault, CodeWrite))
@@ -103,7 +103,11 @@ class Engine:
         self.native = None
         if backend in ("auto", "llvm"):
             from backends.llvm import LLVMBackend
-            self.native = LLVMBackend(self.rt, self.mem, self.state, no_chain_offsets=[LAYOUT.offset("cs")])
+            # "llvm" compiles every block as soon as it is translated, so it compiles fast (opt 0); "auto" compiles
+            # only hot blocks and optimizes them.
+            opt = llvm_opt if llvm_opt is not None else (0 if backend == "llvm" else 1)
+            self.native = LLVMBackend(self.rt, self.mem, self.state, opt_level=opt,
+                                      no_chain_offsets=[LAYOUT.offset("cs")])
 
     # Translation ------------------------------------------------------------------------------------------------
     def _key(self, ip: int) -> tuple:
@@ -207,7 +211,7 @@ class Engine:
                 if blk.native is not None:
                     st["budget"] = remaining
                     blk.execs += 1
-                    self.native.run(st)
+                    self.native.run(st, blk.native)
                     done += remaining - st["budget"]
                     reason = st["exit_reason"]
                     if reason in (S.EXIT_NONE, S.EXIT_BUDGET):

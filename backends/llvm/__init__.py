@@ -96,10 +96,11 @@ miss:
 class NativeUnit:
     """A compiled unit: its entry address and the chain slots of its constant exits."""
 
-    __slots__ = ("addr", "slots", "key")
+    __slots__ = ("addr", "slots", "key", "fn")
 
     def __init__(self, addr: int, slots: list, key):
         self.addr = addr
+        self.fn = ENTRY(addr)
         self.slots = slots      # [(slot address, target key)]
         self.key = key
 
@@ -125,6 +126,7 @@ class LLVMBackend:
         self.layout.no_chain_offsets = set(no_chain_offsets)
         self._callbacks = []                       # keep ctypes callbacks alive
         self.env = (ctypes.c_uint64 * ENV_WORDS)()
+        self.env_address = ctypes.addressof(self.env)
         self.env[0] = memory.tlb_address
         self.env[1] = self._cb(LOAD_SLOW, self._load_slow)
         self.env[2] = self._cb(STORE_SLOW, self._store_slow)
@@ -140,7 +142,6 @@ class LLVMBackend:
         self.waiting: dict = {}                     # target key -> [slot addresses] chained to the dispatcher
         self.incoming: dict = {}                    # target key -> [slot addresses] chained to it
         self._build_dispatcher(cs_base_field)
-        self.entry = ENTRY(self.dispatch_addr)
         self.compiled_units = 0
 
     # set-up ----------------------------------------------------------------------------------------------------
@@ -160,10 +161,7 @@ class LLVMBackend:
     def _build_dispatcher(self, cs_base_field: str) -> None:
         off = self.rt.off
         text = MODULE_HEADER.format(triple=self.triple) + DISPATCHER.format(
-            rip=off["rip"], cs_base=off.get(cs_base_field, off["rip"]) if cs_base_field in off else 0,
-            table=ENV_TABLE, mask=ENV_MASK)
-        if cs_base_field not in off:
-            text = text.replace("%csb = load i64, ptr %csbp", "%csb = add i64 0, 0")
+            rip=off["rip"], cs_base=off[cs_base_field], table=ENV_TABLE, mask=ENV_MASK)
         self._add_module(text)
         self.dispatch_addr = self.engine.get_function_address("dbt_dispatch")
         self.env[3] = self.dispatch_addr
@@ -353,11 +351,12 @@ class LLVMBackend:
             i = (i + 1) & mask
 
     # run -------------------------------------------------------------------------------------------------------
-    def run(self, state) -> None:
-        """Enters native code at state's pc; returns on a dispatch miss, an exit reason, or an empty budget."""
+    def run(self, state, unit: NativeUnit) -> None:
+        """Enters native code at ``unit`` (the unit of state's pc); returns on a dispatch miss, an exit reason,
+        or an empty budget."""
         self.state = state
         self.pending_error = None
-        self.entry(state.address, ctypes.addressof(self.env))
+        unit.fn(state.address, self.env_address)
         if self.pending_error is not None:
             e, self.pending_error = self.pending_error, None
             raise e

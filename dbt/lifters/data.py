@@ -52,18 +52,21 @@ def lift_bswap(ctx):
     ctx.write(0, ctx.b.bswap(ctx.read(0)))
 
 
+_HALVES = {2: ("al", "ax", "dx"), 4: ("ax", "eax", "edx"), 8: ("eax", "rax", "rdx")}
+
+
 @lifter("CBW", "CWDE", "CDQE")
 def lift_cbw(ctx):
-    src, dst, ty = {"CBW": ("al", "ax", Ty.i16), "CWDE": ("ax", "eax", Ty.i32), "CDQE": ("eax", "rax", Ty.i64)}[
-        ctx.insn.name]
-    ctx.set_reg(dst, ctx.b.sext(ty, ctx.reg(src)))
+    # Chosen by operand size, not by Capstone's id (which says CWDE for 98h in 16-bit mode).
+    src, dst, _ = _HALVES[ctx.insn.opsize]
+    ctx.set_reg(dst, ctx.b.sext(ctx.opty, ctx.reg(src)))
 
 
 @lifter("CWD", "CDQ", "CQO")
 def lift_cwd(ctx):
     b = ctx.b
-    src, dst, ty = {"CWD": ("ax", "dx", Ty.i16), "CDQ": ("eax", "edx", Ty.i32), "CQO": ("rax", "rdx", Ty.i64)}[
-        ctx.insn.name]
+    _, src, dst = _HALVES[ctx.insn.opsize]
+    ty = ctx.opty
     ctx.set_reg(dst, b.ashr(ctx.reg(src), b.const(ty, ty.bits - 1)))
 
 

@@ -15,6 +15,8 @@ restartable, as on a CPU. Every iteration counts as one executed instruction. No
 
 Departures and choices:
 - REPNE (F2) on MOVS/LODS/STOS/INS/OUTS repeats like REP (the ZF test applies to CMPS and SCAS only), as CPUs do.
+- The REP prefix is read from the instruction bytes (``rep_prefix``): Capstone drops F2 from ``F2 A5`` (32/64-bit)
+  and ``F2 66 A5`` (16-bit), taking it for the mandatory prefix of the SSE MOVSD.
 - Capstone gives the SSE scalar MOVSD/CMPSD (F2 0F 10 / F2 0F C2) the same ids as the string forms; those forms
   (register operands) are not lifted here and raise #UD until an SSE family exists.
 - INS/OUTS go through the port helpers (``port_in``/``port_out``, see dbt.helpers); there is no I/O permission check
@@ -40,6 +42,21 @@ _CX = {2: "cx", 4: "ecx", 8: "rcx"}
 _USES_SI = {"MOVS", "CMPS", "LODS", "OUTS"}
 _USES_DI = {"MOVS", "CMPS", "SCAS", "STOS", "INS"}
 _CONDITIONAL = {"CMPS", "SCAS"}          # REPE/REPNE test ZF after these only
+
+
+_LEGACY_PREFIXES = frozenset((0xF0, 0xF2, 0xF3, 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67))
+
+
+def rep_prefix(ctx) -> int:
+    """0, 0xF3 (REP/REPE) or 0xF2 (REPNE): the last of F2/F3 among the instruction's prefixes. Read from the bytes
+    because Capstone drops F2 from ``F2 A5`` (it takes the byte for the SSE MOVSD's mandatory prefix)."""
+    rep = 0
+    for byte in ctx.insn.raw:
+        if byte in (0xF2, 0xF3):
+            rep = byte
+        elif byte not in _LEGACY_PREFIXES and not (ctx.mode == 64 and 0x40 <= byte <= 0x4F):   # REX
+            break
+    return rep
 
 
 def _step(ctx, aty: Ty, size: int) -> int:
@@ -97,7 +114,8 @@ def lift_string(ctx):
     if kind in ("INS", "OUTS") and ctx.mode != 16:
         ctx.trap(GP)                            # IOPL 0, CPL 3: I/O is privileged
         return
-    if not insn.rep:
+    rep = rep_prefix(ctx)
+    if not rep:
         _iteration(ctx, kind, size)
         return
     b = ctx.b
@@ -113,5 +131,5 @@ def lift_string(ctx):
     if kind in _CONDITIONAL:
         zf = ctx.flag("zf")
         # REPE (F3) stops when ZF = 0, REPNE (F2) when ZF = 1.
-        done = b.or_(done, b.not_(zf) if insn.rep == 0xF3 else zf)
+        done = b.or_(done, b.not_(zf) if rep == 0xF3 else zf)
     ctx.jump(b.select(done, next_ip, ctx.ip_value(ctx.ip)))

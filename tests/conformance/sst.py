@@ -445,8 +445,8 @@ def run_file(path: Path | str, backend: str = "interp", limit: int | None = None
              data_dir: Path | str | None = None) -> FormResult:
     """Run one form file against ``backend``; returns a FormResult (first ``max_failures`` failures kept)."""
     path = Path(path)
-    if not path.exists() and not path.suffix:
-        path = form_path(str(path), data_dir)
+    if not path.exists() and path.name == str(path) and not str(path).endswith(".gz"):
+        path = form_path(str(path), data_dir)          # a bare form name such as "F6.4"
     form = form_of(path)
     res = FormResult(form, backend)
     t0 = time.perf_counter()

@@ -7,7 +7,8 @@ edge values, or given), runs every case on
   written once at the oracle's code address, so it is translated once and every case only rewrites registers and the
   data area;
 - the native oracle (``tests.oracle.native.run_native_batch``, batched: one fork per batch);
-- Unicorn (``tests.oracle.unicorn_oracle``), registers and defined flags only (QEMU's undefined flags are its own);
+- Unicorn (``tests.oracle.unicorn_oracle``), registers and defined flags only (QEMU's undefined flags are its own),
+  on the first ``unicorn_cases()`` cases of a form;
 
 and compares every GPR, the flags under the instruction's defined-flags mask, and the memory windows of the data
 area (native only). A guest exception must match: #DE is ``GuestFault(vector=0)`` against native SIGFPE with trap
@@ -20,6 +21,11 @@ Both are compared after every case, and our whole data area must not change outs
 Masks: ``flags_defined_mask`` is an int or ``fn(inputs) -> int`` for flags whose definedness depends on the inputs
 (shift counts). With ``DBT_DIFF_STRICT_FLAGS=1`` every flag is compared against the host CPU (our undefined flags are
 chosen to match Intel hosts).
+
+Speed: the oracles run once per form and their results are kept for the next backend's run of the same form (the
+tests are ordered form-major); our data area is rewritten and read through its host buffer in one copy per case.
+Environment: ``DBT_DIFF_CASES`` (sweep cases per form, 1000), ``DBT_DIFF_QUICK`` (quick cases, 50),
+``DBT_DIFF_UNICORN_CASES`` (250), ``DBT_DIFF_STRICT_FLAGS``.
 """
 
 from __future__ import annotations
@@ -35,13 +41,47 @@ ARITH = CF | PF | AF | ZF | SF | OF
 ALL_FLAGS = native.FLAGS_MASK
 NO_FLAGS = DF                           # DF is never changed by the instructions tested here: always compared
 
-REGS = {64: native.REGS64, 32: native.REGS32}
-SP = {64: "rsp", 32: "esp"}
+REGS = {64: native.REGS64, 32: native.REGS32, 16: native.REGS32}     # mode 16: the full 32-bit registers
+SP = {64: "rsp", 32: "esp", 16: "esp"}
 DATA, DATA_SIZE = native.data_area(64)
 MEM_BASE = DATA + 0x8000
 MEM_WINDOW = (-0x100, 0x200)              # (offset from MEM_BASE, size)
 STACK_BASE = DATA + native.DEFAULT_SP_OFFSET
-STACK_WINDOW = (-0x200, 0x100)            # around the default stack pointer (to the end of the data area)
+
+
+class Geometry:
+    """Where a mode's fragment, data area, memory operand base and stack live. Modes 32/64 use the native oracle's
+    addresses; mode 16 (real mode, Unicorn only) Unicorn's: code at 0x1000, data 0x2000..0xFFFF, segments 0."""
+
+    def __init__(self, mode: int):
+        if mode == 16:
+            from tests.oracle import unicorn_oracle
+            self.data, self.size = unicorn_oracle.data_area(16)
+            self.code = unicorn_oracle.code_address(16)
+        else:
+            self.data, self.size = native.data_area(mode)
+            self.code = native.code_address(mode)
+        self.mem_base = (self.data + self.size) // 2 & ~0xFFF if mode == 16 else self.data + 0x8000
+        self.stack_base = self.data + self.size - 0x100
+        self.zero = bytes(self.size)
+
+
+_GEOMETRY: dict = {}
+
+
+def geometry(mode: int) -> Geometry:
+    g = _GEOMETRY.get(mode)
+    if g is None:
+        g = _GEOMETRY[mode] = Geometry(mode)
+    return g
+
+
+def mem_base(mode: int) -> int:
+    return geometry(mode).mem_base
+
+
+REAL_MODE_HANDLERS = 0x0E00       # mode 16: IVT entry n -> 0000:(0x0E00 + n), a HLT
+STACK_WINDOW = (-0x200, 0x300)            # around the default stack pointer, to the end of the data area
 BATCH = 2000
 MAX_REPORTED = 6
 
@@ -60,6 +100,12 @@ def quick_cases() -> int:
     return int(os.environ.get("DBT_DIFF_QUICK", "50"))
 
 
+def unicorn_cases() -> int:
+    """Unicorn sees the first ``DBT_DIFF_UNICORN_CASES`` cases of a form (default 250): it is the second opinion,
+    the host CPU sees every case."""
+    return int(os.environ.get("DBT_DIFF_UNICORN_CASES", "250"))
+
+
 def strict_flags() -> bool:
     return os.environ.get("DBT_DIFF_STRICT_FLAGS", "") not in ("", "0")
 
@@ -73,9 +119,9 @@ def assemble(text: str, mode: int, addr: int | None = None) -> bytes:
     import keystone
     ks = _ks_cache.get(mode)
     if ks is None:
-        ks = _ks_cache[mode] = keystone.Ks(keystone.KS_ARCH_X86,
-                                             keystone.KS_MODE_64 if mode == 64 else keystone.KS_MODE_32)
-    enc, _ = ks.asm(text, native.code_address(mode) if addr is None else addr)
+        ks = _ks_cache[mode] = keystone.Ks(keystone.KS_ARCH_X86, {16: keystone.KS_MODE_16, 32: keystone.KS_MODE_32,
+                                                                   64: keystone.KS_MODE_64}[mode])
+    enc, _ = ks.asm(text, geometry(mode).code if addr is None else addr)
     if not enc:
         raise ValueError(f"keystone produced nothing for {text!r}")
     return bytes(enc)
@@ -110,8 +156,9 @@ def edge_value(rng: random.Random, bits: int) -> int:
 
 def random_inputs(rng: random.Random, mode: int) -> dict:
     """Random GPRs (stack pointer left at the oracle's default) and random arithmetic flags + DF."""
-    regs = {r: edge_value(rng, mode) for r in REGS[mode] if r not in ("rsp", "esp")}
-    regs[SP[mode]] = STACK_BASE
+    bits = 32 if mode == 16 else mode
+    regs = {r: edge_value(rng, bits) for r in REGS[mode] if r not in ("rsp", "esp")}
+    regs[SP[mode]] = geometry(mode).stack_base
     regs["flags"] = rng.getrandbits(12) & ALL_FLAGS
     return regs
 
@@ -119,7 +166,7 @@ def random_inputs(rng: random.Random, mode: int) -> dict:
 def _make_case(rng, mode, regs_gen, pin: str | None, fixed: dict | None):
     regs = random_inputs(rng, mode)
     if pin:
-        regs[pin] = MEM_BASE
+        regs[pin] = geometry(mode).mem_base
     if regs_gen is not None:
         over = regs_gen(rng) if callable(regs_gen) else regs_gen
         for k, v in over.items():
@@ -127,7 +174,7 @@ def _make_case(rng, mode, regs_gen, pin: str | None, fixed: dict | None):
     if fixed:
         for k, v in fixed.items():
             regs[_canon(k, mode)] = v
-    width = (1 << mode) - 1
+    width = (1 << max(mode, 32)) - 1
     for k in regs:
         if k != "flags":
             regs[k] &= width
@@ -142,7 +189,7 @@ def _canon(name: str, mode: int) -> str:
     name = name.lower()
     if name in ("rflags", "eflags", "flags"):
         return "flags"
-    if mode == 32 and name in _ALIAS:
+    if mode != 64 and name in _ALIAS:
         return _ALIAS[name]
     return name
 
@@ -150,9 +197,11 @@ def _canon(name: str, mode: int) -> str:
 class Mem:
     """The memory windows of one case, editable by a form's ``setup`` hook before the case runs."""
 
-    def __init__(self, rng, mem_window, stack_window):
+    def __init__(self, rng, mem_window, stack_window, mode: int = 64):
         self.regions = {}
-        for base, (off, size) in ((MEM_BASE, mem_window), (STACK_BASE, stack_window)):
+        g = geometry(mode)
+        self.base = g.mem_base                  # what the pinned register holds
+        for base, (off, size) in ((g.mem_base, mem_window), (g.stack_base, stack_window)):
             if size:
                 self.regions[base + off] = bytearray(rng.randbytes(size))
 
@@ -189,19 +238,35 @@ class Runner:
         if emu is None:
             from dbt import Emulator
             emu = Emulator(mode, backend)
-            code = native.code_address(mode)
-            emu.mem_map(code & ~0xFFF, 0x2000, "rwx")
-            emu.mem_map(DATA, DATA_SIZE, "rw")
+            g = geometry(mode)
+            if mode == 16:
+                # IVT + one HLT per vector below the code: an exception stops on its handler's HLT.
+                emu.mem_map(0, g.data, "rwx")
+                ivt = b"".join((REAL_MODE_HANDLERS + n).to_bytes(2, "little") + b"\0\0" for n in range(256))
+                emu.mem_write(0, ivt)
+                emu.mem_write(REAL_MODE_HANDLERS, b"\xf4" * 256)
+            else:
+                emu.mem_map(g.code & ~0xFFF, 0x2000, "rwx")
+            emu.mem_map(g.data, g.size, "rw")
             self.emus[key] = emu
             self.code[key] = b""
         return emu
+
+    @staticmethod
+    def data_buffer(emu):
+        """The host buffer behind the guest data area (mapped as one region, holding no code): the harness
+        rewrites and reads it whole for every case, which mem_write/mem_read would do page by page."""
+        g = geometry(emu.mode)
+        region, off, _ = emu.engine.mem.pages[g.data // 0x1000]
+        assert region.start == g.data and region.size == g.size and off == 0
+        return region.buf
 
     def load(self, mode: int, backend: str, code: bytes):
         emu = self.emulator(mode, backend)
         key = (mode, backend)
         if self.code[key] != code:
             pad = max(0, len(self.code[key]) - len(code))
-            emu.mem_write(native.code_address(mode), code + b"\xcc" * pad)
+            emu.mem_write(geometry(mode).code, code + b"\xcc" * pad)
             self.code[key] = code
         return emu
 
@@ -210,10 +275,12 @@ class Runner:
         from dbt import GuestFault
         emu = self.load(mode, backend, code)
         st = emu.engine.state
-        image = bytearray(DATA_SIZE)
+        g = geometry(mode)
+        image = bytearray(g.size)
         for addr, b in mem.items():
-            image[addr - DATA:addr - DATA + len(b)] = b
-        emu.mem_write(DATA, bytes(image))
+            image[addr - g.data:addr - g.data + len(b)] = b
+        buf = self.data_buffer(emu)
+        buf[:] = image
         for r in native.REGS64:
             st[r] = 0
         for k, v in regs.items():
@@ -221,7 +288,7 @@ class Runner:
                 continue
             st[native.REGS64[REGS[mode].index(k)]] = v
         st.unpack_flags(regs["flags"] | 0x202)
-        start = native.code_address(mode)
+        start = g.code
         res = {"regs": None, "mem": None, "exception": None, "vector": None, "fault_addr": None}
         try:
             stop = emu.emu_start(start, until=start + len(code), count=max_insns)
@@ -231,7 +298,12 @@ class Runner:
             res["fault_addr"] = e.address
             res["pc"] = e.pc
         else:
-            if stop != "until":
+            ip = st["rip"]
+            if mode == 16 and stop == "hlt" and REAL_MODE_HANDLERS < ip <= REAL_MODE_HANDLERS + 256:
+                vector = ip - REAL_MODE_HANDLERS - 1         # delivered through the IVT onto its HLT
+                res["exception"] = _SIGNAL_OF_VECTOR.get(vector, f"VECTOR_{vector}")
+                res["vector"] = vector
+            elif stop != "until":
                 res["exception"] = "TIMEOUT" if stop == "count" else f"STOP_{stop}"
         out = {n: st[n64] for n, n64 in zip(REGS[mode], native.REGS64)}
         out["flags"] = st.pack_flags() & ALL_FLAGS
@@ -239,8 +311,8 @@ class Runner:
         res["upper"] = {r: st[r] >> 32 for r in native.REGS64[:8]} if mode == 32 else {}
         if res["exception"] is None:
             res["regs"] = out
-        res["data"] = emu.mem_read(DATA, DATA_SIZE)
-        res["mem"] = {a: res["data"][a - DATA:a - DATA + len(b)] for a, b in mem.items()}
+        res["data"] = buf[:]
+        res["mem"] = {a: res["data"][a - g.data:a - g.data + len(b)] for a, b in mem.items()}
         return res
 
 
@@ -323,14 +395,15 @@ def compare(mode, inputs, ours, ref, mask, oracle: str, compare_mem: bool):
     return diffs
 
 
-def _stray_writes(ours, mem: dict) -> list:
+def _stray_writes(ours, mem: dict, mode: int) -> list:
     """Our data area must be untouched outside the compared windows."""
+    g = geometry(mode)
     data = bytearray(ours["data"])
     for addr, b in mem.items():
-        data[addr - DATA:addr - DATA + len(b)] = bytes(len(b))
-    if any(data):
+        data[addr - g.data:addr - g.data + len(b)] = bytes(len(b))
+    if data != g.zero:
         i = next(k for k, x in enumerate(data) if x)
-        return [f"memory outside the compared windows changed at {DATA + i:#x}: {bytes(data[i:i + 16]).hex()}"]
+        return [f"memory outside the compared windows changed at {g.data + i:#x}: {bytes(data[i:i + 16]).hex()}"]
     return []
 
 
@@ -338,6 +411,7 @@ class Mismatch(AssertionError):
     pass
 
 
+_ORACLE_CACHE: dict = {}
 LAST_STATS: dict = {}          # cases and faulting cases of the last check() (for tests that want a mix)
 
 
@@ -373,28 +447,37 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
         for c in cases:
             r = _make_case(rng, mode, None, pin, fixed)
             for k, v in c.items():
-                r[_canon(k, mode)] = v & (ALL_FLAGS if _canon(k, mode) == "flags" else (1 << mode) - 1)
+                r[_canon(k, mode)] = v & (ALL_FLAGS if _canon(k, mode) == "flags" else (1 << max(mode, 32)) - 1)
             inputs.append(r)
     mems = []
     for r in inputs:
-        m = Mem(rng, mem_window, stack_window)
+        m = Mem(rng, mem_window, stack_window, mode)
         if setup is not None:
             setup(rng, r, m)
         mems.append(m.frozen())
     if check_precise is None:
-        check_precise = _single_insn(code, mode)
+        check_precise = mode != 16 and _single_insn(code, mode)     # mode 16: delivered through the IVT
+    if mode == 16:
+        oracles = tuple(o for o in oracles if o != "native")         # no native real mode
     if strict is None:
         strict = strict_flags()
 
     oracle_cases = [(code, mode, _oracle_regs(r), m) for r, m in zip(inputs, mems)]
-    refs = {}
-    if "native" in oracles:
-        refs["native"] = []
-        for i in range(0, len(oracle_cases), BATCH):
-            refs["native"] += native.run_native_batch(oracle_cases[i:i + BATCH])
-    if "unicorn" in oracles and not strict:
-        from tests.oracle import unicorn_oracle
-        refs["unicorn"] = unicorn_oracle.run_batch(oracle_cases)
+    use = tuple(o for o in oracles if o == "native" or not strict or mode == 16)
+    # The tests run each form once per backend, one after the other: the oracles' results are kept for the next.
+    key = (code, mode, use, len(inputs), repr(inputs[:2]), repr(inputs[-1:]), repr(mems[:1]))
+    refs = _ORACLE_CACHE.get(key)
+    if refs is None:
+        refs = {}
+        if "native" in use:
+            refs["native"] = []
+            for i in range(0, len(oracle_cases), BATCH):
+                refs["native"] += native.run_native_batch(oracle_cases[i:i + BATCH])
+        if "unicorn" in use:
+            from tests.oracle import unicorn_oracle
+            refs["unicorn"] = unicorn_oracle.run_batch(oracle_cases[:unicorn_cases()])
+        _ORACLE_CACHE.clear()
+        _ORACLE_CACHE[key] = refs
 
     failures = []
     nfail = 0
@@ -406,6 +489,8 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
             mask = flags_defined_mask(inp) if callable(flags_defined_mask) else flags_defined_mask
             diffs_all = []
             for oracle, results in refs.items():
+                if i >= len(results):
+                    continue
                 if oracle == "unicorn" and unicorn_ok is not None and not unicorn_ok(inp, mem):
                     continue
                 m = mask | DF
@@ -414,7 +499,7 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
                 d = compare(mode, inp, ours, results[i], m, oracle, compare_mem=oracle == "native")
                 if d:
                     diffs_all.append((oracle, results[i], d))
-            extra = _stray_writes(ours, mem)
+            extra = _stray_writes(ours, mem, mode)
             if ours["exception"] is not None and check_precise:
                 extra += _precise(mode, inp, ours)
             if extra:
@@ -451,8 +536,8 @@ def _precise(mode, inp, ours) -> list:
             diffs.append(f"after the fault {r} = {st[r]:#x}, was {inp[r]:#x} (state not precise)")
     if st["flags"] != inp["flags"]:
         diffs.append(f"after the fault flags = {_fmt_flags(st['flags'])}, were {_fmt_flags(inp['flags'])}")
-    if ours.get("pc") != native.code_address(mode):
-        diffs.append(f"fault reported at pc {ours.get('pc'):#x}, expected {native.code_address(mode):#x}")
+    if ours.get("pc") != geometry(mode).code:
+        diffs.append(f"fault reported at pc {ours.get('pc'):#x}, expected {geometry(mode).code:#x}")
     return diffs
 
 
@@ -556,7 +641,7 @@ def reg(mode: int, width: int, index: int) -> str:
         return legacy[index]
     if index < 4:
         return legacy[index][0] + "l"
-    if mode == 32:
+    if mode != 64:
         return "acdb"[index - 4] + "h"
     return legacy[index] + "l"
 
@@ -565,8 +650,8 @@ PTR = {8: "byte", 16: "word", 32: "dword", 64: "qword", 128: "xmmword"}
 
 
 def mem(mode: int, width: int, disp: int = 0, index: str | None = None, scale: int = 1) -> str:
-    """A memory operand based on the pinned register (rbx/ebx = MEM_BASE)."""
-    base = "rbx" if mode == 64 else "ebx"
+    """A memory operand based on the pinned register (rbx/ebx/bx = the mode's memory base)."""
+    base = {64: "rbx", 32: "ebx", 16: "bx"}[mode]
     s = f"{PTR[width]} ptr [{base}"
     if index:
         s += f" + {index}*{scale}"

@@ -3,7 +3,7 @@ immediate (short accumulator forms, sign-extended imm8, full immediates) and mem
 
 from __future__ import annotations
 
-from tests.diff.harness import ALL_FLAGS, AF, WIDTHS, Form, make_tests, mem, reg
+from tests.diff.harness import AF, ALL_FLAGS, WIDTHS, Form, make_tests, mem, reg
 
 BINARY = ["add", "adc", "sub", "sbb", "and", "or", "xor", "cmp", "test"]
 LOGIC = {"and", "or", "xor", "test"}      # AF undefined

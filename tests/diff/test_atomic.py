@@ -4,7 +4,7 @@ so both paths are covered; CMPXCHG16B on a misaligned operand must raise #GP(0).
 
 from __future__ import annotations
 
-from tests.diff.harness import MEM_BASE, REGS, WIDTHS, Form, make_tests, mem, reg
+from tests.diff.harness import REGS, WIDTHS, Form, make_tests, mem, reg
 
 
 def equal_reg(mode, dst_index, width):
@@ -28,7 +28,7 @@ def equal_mem(mode, disp, width, pair=False):
                 v = (regs[REGS[mode][2]] & mask) << half | (regs[REGS[mode][0]] & mask)
             else:
                 v = regs[REGS[mode][0]] & ((1 << width) - 1)
-            m.put(MEM_BASE + disp, width // 8, v)
+            m.put(m.base + disp, width // 8, v)
     return setup
 
 
@@ -78,5 +78,15 @@ def _forms():
     return out
 
 
-FORMS = _forms()
+# LOCK where it is not allowed: a register destination, or an instruction that does not take it: #UD (SIGILL).
+BAD_LOCKS = ["f001c8", "f00fc1c8", "f00fb1c8", "f00fa308", "f08b08", "f0ffc0", "f00f4408", "f0f7d0", "f00fbc08",
+             "f0d320", "f00f9400", "f0480fc7c8"]
+
+
+def _lock_forms():
+    return [Form(mode, bytes.fromhex(h), oracles=("native",)) for mode in (32, 64) for h in BAD_LOCKS
+            if not (mode == 32 and h.startswith("f048"))]
+
+
+FORMS = _forms() + _lock_forms()
 test_quick, test_sweep = make_tests(FORMS)

@@ -43,9 +43,9 @@ def zero_mem(disp, width):
     def setup(rng, regs, m):
         k = rng.random()
         if k < 0.2:
-            m.put(MEM_BASE + disp, width // 8, 0)
+            m.put(m.base + disp, width // 8, 0)
         elif k < 0.35:
-            m.put(MEM_BASE + disp, width // 8, 1 << rng.randrange(width))
+            m.put(m.base + disp, width // 8, 1 << rng.randrange(width))
     return setup
 
 

@@ -3,11 +3,52 @@ XCHG BSWAP CBW CWDE CDQE CWD CDQ CQO and NOP forms against the host CPU and Unic
 
 from __future__ import annotations
 
-from tests.diff.harness import MEM_BASE, WIDTHS, Form, make_tests, mem, reg
+from tests.diff.harness import MEM_BASE, REGS, WIDTHS, Form, make_tests, mem, reg
 
 
 def _never(inp, m):
     return False
+
+
+def wrap32(mode):
+    """EBX + ESI*2 wraps around 2**32 onto MEM_BASE (32-bit addressing; upper register halves are ignored)."""
+    def setup(rng, regs, m):
+        k = rng.getrandbits(31) & ~0xFFF
+        b, i = REGS[mode][3], REGS[mode][6]
+        hi = rng.getrandbits(mode) & ~0xFFFFFFFF & ((1 << mode) - 1)
+        regs[b] = hi | (MEM_BASE + (1 << 32) - 2 * k) & 0xFFFFFFFF
+        regs[i] = hi | k
+    return setup
+
+
+def small_index(mode):
+    """A small signed index register (ESI/RSI) for base + index*scale operands."""
+    def gen(rng):
+        return {REGS[mode][6]: rng.randrange(-16, 16) & ((1 << mode) - 1)}
+    return gen
+
+
+def _addressing():
+    """Addressing forms: index scaling with negative indexes, 32-bit wrap-around, RIP-relative and absolute."""
+    from tests.diff.harness import assemble, native
+    out = []
+    for mode in (32, 64):
+        b, i = ("rbx", "rsi") if mode == 64 else ("ebx", "esi")
+        out += [
+            Form(mode, f"mov eax, dword ptr [{b} + {i}*8 - 0x40]", mem_operand=True, regs=small_index(mode)),
+            Form(mode, f"add word ptr [{b} + {i}*2 + 0x7f], cx", mem_operand=True, regs=small_index(mode)),
+            Form(mode, "mov eax, dword ptr [ebx + esi*2 + 0x10]", mem_operand=True, setup=wrap32(mode)),
+            Form(mode, "sub dword ptr [ebx + esi*2], edx", mem_operand=True, setup=wrap32(mode)),
+        ]
+    code = native.code_address(64)
+    for text, n in (("mov eax, dword ptr [rip + {}]", 6), ("add qword ptr [rip + {}], rcx", 7),
+                    ("cmp byte ptr [rip + {}], 0x12", 7)):
+        asm = text.format(MEM_BASE + 0x20 - (code + n))
+        assert len(assemble(asm, 64)) == n, asm
+        out.append(Form(64, asm, mem_operand=True))
+    out += [Form(32, f"mov ecx, dword ptr [{MEM_BASE + 0x24:#x}]", mem_operand=True),
+            Form(32, f"xor dword ptr [{MEM_BASE - 0x24:#x}], esi", mem_operand=True)]
+    return out
 
 
 def _forms():
@@ -28,7 +69,7 @@ def _forms():
                 Form(mode, f"xchg {ro}, {r0}"),
                 Form(mode, f"xchg {mem(mode, w, 0x8)}, {r1}", mem_operand=True),
             ]
-            moffs = f"{'byte word dword qword'.split()[w.bit_length() - 4]} ptr [{MEM_BASE + 0x40:#x}]"
+            moffs = f"{['byte', 'word', 'dword', 'qword'][w.bit_length() - 4]} ptr [{MEM_BASE + 0x40:#x}]"
             mov = "movabs" if mode == 64 else "mov"
             out += [Form(mode, f"{mov} {r0}, {moffs}", mem_operand=True),
                     Form(mode, f"{mov} {moffs}, {r0}", mem_operand=True)]
@@ -73,5 +114,5 @@ def _forms():
     return out
 
 
-FORMS = _forms()
+FORMS = _forms() + _addressing()
 test_quick, test_sweep = make_tests(FORMS)

@@ -4,7 +4,7 @@ quotients just inside and just outside the range to probe the #DE boundary; zero
 
 from __future__ import annotations
 
-from tests.diff.harness import CF, MEM_BASE, OF, REGS, WIDTHS, Form, edge_value, make_tests, mem, reg
+from tests.diff.harness import CF, OF, REGS, WIDTHS, Form, edge_value, make_tests, mem, reg
 
 MUL_FLAGS = CF | OF
 DIV_FLAGS = 0            # all six arithmetic flags are undefined
@@ -44,7 +44,7 @@ def div_setup(mode: int, width: int, signed: bool, divisor_reg: int | None = Non
             set_low(regs, mode, 0, width, n)
             set_low(regs, mode, 2, width, n >> width)
         if divisor_reg is None:
-            m.put(MEM_BASE + divisor_disp, width // 8, d)
+            m.put(m.base + divisor_disp, width // 8, d)
         elif divisor_reg >= 4 and width == 8 and mode == 32:
             set_low(regs, mode, divisor_reg - 4, 8, d, shift=8)       # ah..bh
         else:
