@@ -21,7 +21,7 @@ from enum import Enum
 
 
 class Ty(Enum):
-    """Integer value types. ``bits`` is the width; ``mask`` the all-ones value."""
+    """Integer value types. ``bits`` is the width; ``mask`` the all-ones value (plain attributes: hot in passes)."""
 
     i1 = 1
     i8 = 8
@@ -30,16 +30,13 @@ class Ty(Enum):
     i64 = 64
     i128 = 128
 
-    @property
-    def bits(self) -> int:
-        return self.value
-
-    @property
-    def mask(self) -> int:
-        return (1 << self.value) - 1
-
     def __str__(self) -> str:  # printed as in the text form
         return self.name
+
+
+for _t in Ty:
+    _t.bits = _t.value
+    _t.mask = (1 << _t.value) - 1
 
 
 TYPES_BY_NAME = {t.name: t for t in Ty}
@@ -72,9 +69,9 @@ class Shape(Enum):
     INSN = "insn"        # insn 0xPC, len    (guest instruction boundary)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OpDef:
-    """One IR operation. ``code`` is its dense index; ops are compared by identity."""
+    """One IR operation. ``code`` is its dense index; ops are compared (and hashed) by identity."""
 
     name: str
     shape: Shape
@@ -90,6 +87,20 @@ class OpDef:
 
     def __str__(self) -> str:
         return self.name
+
+    # One object per op: copies and pickles give back the table's own object, so identity comparison holds.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return (_lookup, (self.name,))
+
+
+def _lookup(name: str) -> "OpDef":
+    return OP[name]
 
 
 def _p(name, shape, formula, **kw):
