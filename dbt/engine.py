@@ -47,6 +47,7 @@ class Block:
     native: object = None
     execs: int = 0
     valid: bool = True
+    optimized: bool = False
 
 
 @dataclass
@@ -125,13 +126,7 @@ class Engine:
         t0 = time.perf_counter()
         tr = lift_block(self.decoder, self._fetch, self.mode, ip, self.state["cs_base"],
                         1 if single else self.max_block_insns, self.breakpoints)
-        t1 = time.perf_counter()
-        st.seconds["lift"] += t1 - t0
-        if self.optimize:
-            from ir.passes import optimize
-            optimize(tr.unit)
-        t2 = time.perf_counter()
-        st.seconds["optimize"] += t2 - t1
+        st.seconds["lift"] += time.perf_counter() - t0
         st.blocks_translated += 1
         st.insns_translated += tr.ninsns
         key = self._key(ip)
@@ -143,10 +138,24 @@ class Engine:
         if self.backend_name == "llvm":
             self._compile([blk])
         else:
-            blk.interp = self.interp.prepare(tr.unit)
+            # The cold tier of "auto" runs units as lifted: most cold blocks run a few times, fewer than it takes
+            # to pay for optimizing them. The "interp" backend (the reference) runs optimized units.
+            if self.backend_name == "interp":
+                self._optimize(blk)
+            blk.interp = self.interp.prepare(blk.unit)
         return blk
 
+    def _optimize(self, blk: Block) -> None:
+        if self.optimize and not blk.optimized:
+            from ir.passes import optimize
+            t0 = time.perf_counter()
+            optimize(blk.unit)
+            blk.optimized = True
+            self.stats.seconds["optimize"] += time.perf_counter() - t0
+
     def _compile(self, blocks: list) -> None:
+        for blk in blocks:
+            self._optimize(blk)
         t0 = time.perf_counter()
         self.native.compile_blocks(blocks)
         self.stats.seconds["compile"] += time.perf_counter() - t0

@@ -46,7 +46,7 @@ def _bit_operand(ctx):
     disp = b.shl(b.ashr(b.sext(Ty.i64, off) if ty is not Ty.i64 else off, b.const(Ty.i64, _LOG2[w])),
                  b.const(Ty.i64, _LOG2[w] - 3))
     ea = ctx.resize(b.add(ctx.resize(ctx.ea(op0), Ty.i64), disp), aty)
-    addr = ctx.linear(ctx.segment_of(op0), ea)
+    addr = ctx.linear(ctx.segment_of(op0), ea, w // 8)
     return ctx.load(ty, addr), addr, ty, idx
 
 

@@ -261,11 +261,16 @@ class Runner:
         assert region.start == g.data and region.size == g.size and off == 0
         return region.buf
 
+    def forget_code(self) -> None:
+        """The next fragment is rewritten even if its bytes did not change (its translations are dropped)."""
+        for key in self.code:
+            self.code[key] = None
+
     def load(self, mode: int, backend: str, code: bytes):
         emu = self.emulator(mode, backend)
         key = (mode, backend)
         if self.code[key] != code:
-            pad = max(0, len(self.code[key]) - len(code))
+            pad = max(0, len(self.code[key] or b"\0" * 0x100) - len(code))
             emu.mem_write(geometry(mode).code, code + b"\xcc" * pad)
             self.code[key] = code
         return emu
@@ -501,7 +506,7 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
                     diffs_all.append((oracle, results[i], d))
             extra = _stray_writes(ours, mem, mode)
             if ours["exception"] is not None and check_precise:
-                extra += _precise(mode, inp, ours)
+                extra += _precise(mode, inp, ours, mem)
             if extra:
                 diffs_all.append(("self-check", None, extra))
             if diffs_all:
@@ -527,9 +532,13 @@ def _single_insn(code: bytes, mode: int) -> bool:
     return ins.valid and ins.length == len(code)
 
 
-def _precise(mode, inp, ours) -> list:
-    """After a fault in a one-instruction fragment, every register and flag must be as it was before it."""
+def _precise(mode, inp, ours, mem) -> list:
+    """After a fault in a one-instruction fragment, every register, flag and memory byte must be as before it."""
     diffs = []
+    for addr, b in mem.items():
+        if ours["mem"][addr] != b:
+            i = next(k for k in range(len(b)) if b[k] != ours["mem"][addr][k])
+            diffs.append(f"after the fault memory at {addr + i:#x} changed (state not precise)")
     st = ours["state"]
     for r in REGS[mode]:
         if st[r] != inp[r]:

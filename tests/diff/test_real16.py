@@ -26,7 +26,7 @@ from tests.diff.harness import (
     require_backend,
 )
 from tests.diff.test_atomic import equal_mem, equal_reg
-from tests.diff.test_bitops import zero_mem, zero_src
+from tests.diff.test_bitops import BIT_WINDOW, offset_regs, zero_mem, zero_src
 from tests.diff.test_muldiv import div_setup
 from tests.diff.test_shift import _form as shift_form
 
@@ -66,6 +66,8 @@ def _forms():
                 Form(M, f"movzx {r1}, {reg(M, 8, 4)}"), Form(M, f"movsx {r2}, {mem(M, 8, 3)}", mem_operand=True),
                 Form(M, f"bt {r0}, {r1}", flags_defined_mask=CF),
                 Form(M, f"bts {mem(M, w, 0x10)}, 5", mem_operand=True, flags_defined_mask=CF),
+                Form(M, f"btr {mem(M, w, 0x10)}, {r1}", mem_operand=True, flags_defined_mask=CF,
+                     mem_window=BIT_WINDOW, regs=offset_regs(M, 1, w)),
                 Form(M, f"btc {r2}, {w + 1}", flags_defined_mask=CF),
                 Form(M, f"bsf {r0}, {r1}", flags_defined_mask=ZF, regs=zero_src(M, 1)),
                 Form(M, f"bsr {r2}, {mem(M, w, 6)}", mem_operand=True, flags_defined_mask=ZF, setup=zero_mem(6, w)),
