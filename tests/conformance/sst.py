@@ -38,7 +38,13 @@ except ImportError:                     # pragma: no cover
 from tests.conformance import excluded as _excl
 from tests.conformance.decode import decode
 
-DATA_DIR = Path(os.environ.get("SST80286_DIR", "/work/shared/conformance/sst80286"))
+def _default_data_dir() -> Path:
+    """shared/ sits beside the repository (in CI too: a fresh clone with a copy of shared/ next to it)."""
+    beside = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "sst80286"
+    return beside if beside.is_dir() else Path("/work/shared/conformance/sst80286")
+
+
+DATA_DIR = Path(os.environ.get("SST80286_DIR") or _default_data_dir())
 METADATA_NAME = "undefined-flags-8086-metadata.json"
 
 REGS = ("ax", "bx", "cx", "dx", "si", "di", "bp", "sp", "ip", "cs", "ds", "es", "ss", "flags")

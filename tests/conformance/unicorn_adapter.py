@@ -212,12 +212,10 @@ class Emulator:
                     return "count"
                 continue
             cur_ip = uc.reg_read(X.UC_X86_REG_IP)
-            if until is not None and cur_ip == until and self._last != self._linear(until):
-                return "until"
             if self._last is not None and self._is_hlt(self._last) and self._linear(cur_ip) != self._last:
                 return "hlt"
-            if budget is not None and budget <= 0:
-                return "count"
             if until is not None and cur_ip == until:
                 return "until"
+            if budget is not None and budget <= 0:
+                return "count"
             return "stopped"
