@@ -80,6 +80,9 @@ class Engine:
         self.mode = mode
         self.backend_name = backend
         self.hot_threshold = hot_threshold
+        self.warm_threshold = max(1, hot_threshold // 2)
+        self.warm: list[Block] = []          # interpreted blocks past half the threshold: compiled with the next hot one
+        self.batch_max = 64
         self.optimize = optimize
         self.max_block_insns = max_block_insns
         self.state = CpuState()
@@ -255,8 +258,18 @@ class Engine:
         blk.execs += 1
         self.stats.blocks_executed += 1
         blk.interp.run(self.state, self.mem)
-        if self.backend_name == "auto" and blk.execs == self.hot_threshold and blk.valid:
-            self._compile([blk])
+        if self.backend_name == "auto" and blk.valid:
+            if blk.execs == self.hot_threshold:
+                self._compile_hot(blk)
+            elif blk.execs == self.warm_threshold:
+                self.warm.append(blk)
+
+    def _compile_hot(self, blk: Block) -> None:
+        """Compiles a block that just became hot together with the warm ones (half the threshold): one LLVM module
+        per batch, and the warm blocks are usually its successors, which then chain to it at once."""
+        batch = [blk] + [b for b in self.warm if b is not blk and b.valid and b.native is None][:self.batch_max - 1]
+        self.warm = [b for b in self.warm if b not in batch and b.valid and b.native is None]
+        self._compile(batch)
 
     def _completed(self, blk: Block, pc: int) -> int:
         """Instructions of blk completed before the one at pc (where it trapped or restarted)."""
