@@ -26,6 +26,7 @@ import llvmlite.binding as llvm
 from backends.llvm.codegen import INTRINSICS, MODULE_HEADER, Layout, gen_unit
 
 ENV_WORDS = 8
+SLOT_CHUNK = 4096
 ENV_TABLE, ENV_MASK = 5, 6
 EMPTY, TOMB = (1 << 64) - 1, (1 << 64) - 2
 
@@ -124,6 +125,9 @@ class LLVMBackend:
         helper_names = sorted(rt.helpers)
         self.layout = Layout(rt.off, rt.reasons, {n: i for i, n in enumerate(helper_names)})
         self.layout.no_chain_offsets = set(no_chain_offsets)
+        self.layout.alloc_slot = self._alloc_slot
+        self._slot_chunks = []                     # chain slots live here, outside JIT memory (never freed)
+        self._slot_free = 0
         self._callbacks = []                       # keep ctypes callbacks alive
         self.env = (ctypes.c_uint64 * ENV_WORDS)()
         self.env_address = ctypes.addressof(self.env)
@@ -149,6 +153,17 @@ class LLVMBackend:
         c = proto(fn)
         self._callbacks.append(c)
         return ctypes.cast(c, ctypes.c_void_p).value
+
+    def _alloc_slot(self) -> int:
+        """A new chain slot (one pointer-sized word) pointing at the dispatcher; returns its address."""
+        if not self._slot_chunks or self._slot_free == SLOT_CHUNK:
+            self._slot_chunks.append((ctypes.c_uint64 * SLOT_CHUNK)())
+            self._slot_free = 0
+        chunk = self._slot_chunks[-1]
+        chunk[self._slot_free] = self.dispatch_addr
+        addr = ctypes.addressof(chunk) + 8 * self._slot_free
+        self._slot_free += 1
+        return addr
 
     def _alloc_table(self, size: int) -> None:
         self.table = (ctypes.c_uint64 * (2 * size))()
@@ -239,11 +254,7 @@ class LLVMBackend:
         for blk, name, targets in metas:
             addr = self.engine.get_function_address(name)
             cs_base = blk.key[0] - blk.ip
-            slots = []
-            for i, t in enumerate(targets):
-                slot = self.engine.get_global_value_address(f"{name}_chain{i}")
-                tkey = (cs_base + t, blk.key[1])
-                slots.append((slot, tkey))
+            slots = [(slot, (cs_base + t, blk.key[1])) for t, slot in targets]
             nu = NativeUnit(addr, slots, blk.key)
             blk.native = nu
             if install:

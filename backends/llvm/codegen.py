@@ -6,8 +6,10 @@ backend's run-time environment (see ``Env`` in backends.llvm.runtime for its wor
 - checks the instruction budget on entry (not enough left: rip = unit ip, exit_reason BUDGET, return);
 - does guest memory accesses inline through the software TLB (tag compare on the page of the access's last byte,
   so a page-crossing access misses) and calls the slow-path function pointers from env on a miss;
-- leaves through ``exit``: rip = target, then a ``musttail`` call through a chain slot (a global patched to point at
-  the target unit once it is compiled, or at the native dispatcher); indirect exits tail-call the dispatcher;
+- leaves through ``exit``: rip = target, then a ``musttail`` call through a chain slot (a word of the backend's slot
+  pool, patched to point at the target unit once it is compiled, else at the native dispatcher); indirect exits
+  tail-call the dispatcher. Modules hold code only, no writable globals: a data section sharing a page with code
+  could leave that page non-executable under the JIT's memory manager;
 - on a trap, a fault or a stop request sets the exit fields, gives back the budget of the instructions that did not
   run, and returns to the caller (Python).
 
@@ -46,7 +48,7 @@ class UnitCodegen:
         self.ninsns = ninsns
         self.lines: list[str] = []
         self.tmp = 0
-        self.chain_slots: list[int] = []      # constant exit targets, in slot order
+        self.chain_slots: list = []           # (constant exit target, slot address)
         self.terminated = False
         self.insn_index = 0                    # instructions started so far
         self.insn_pc = ip
@@ -120,10 +122,10 @@ class UnitCodegen:
         if self.ninsns - self.insn_index > 0:
             self.refund_after_side_exit()
         if const_target is not None and not self.nochain:
-            slot = len(self.chain_slots)
-            self.chain_slots.append(const_target)
+            slot = self.lay.alloc_slot()
+            self.chain_slots.append((const_target, slot))
             fn = self.t()
-            self.emit(f"{fn} = load ptr, ptr @{self.name}_chain{slot}")
+            self.emit(f"{fn} = load ptr, ptr inttoptr (i64 {slot} to ptr)")
         else:
             fn = self.env_ptr(ENV_DISPATCH)
         r = self.t()
@@ -505,15 +507,13 @@ _GEN = {
 }
 
 
-def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int) -> tuple[str, list[int]]:
-    """LLVM IR text of one unit's function and its chain-slot globals; returns (text, constant exit targets)."""
+def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int) -> tuple[str, list]:
+    """LLVM IR text of one unit's function; returns (text, [(constant exit target, chain slot address)])."""
     g = UnitCodegen(unit, name, lay, ip, ninsns)
     g.consts = {o.dst: o.imm for o in unit.ops if o.op is OP.const}
     # A unit that loads CS (far transfers) changes the code segment: its exits cannot be chained by IP.
     g.nochain = any(o.op is OP.put and o.imm in getattr(lay, "no_chain_offsets", ()) for o in unit.ops)
-    body = g.gen()
-    globals_ = "\n".join(f"@{name}_chain{i} = global ptr null" for i in range(len(g.chain_slots)))
-    return globals_ + "\n" + body + "\n", g.chain_slots
+    return g.gen() + "\n", g.chain_slots
 
 
 MODULE_HEADER = """target triple = "{triple}"
