@@ -379,7 +379,8 @@ class LLVMBackend:
         class _Blk:
             pass
         blk = _Blk()
-        blk.unit, blk.ip, blk.ninsns, blk.key = unit, unit.attrs.get("pc", 0), _count_insns(unit), ("unit", id(unit))
+        blk.unit, blk.ip, blk.ninsns = unit, unit.attrs.get("pc", 0), _count_insns(unit)
+        blk.key = (blk.ip, ("unit", id(unit)))    # never equal to an engine key
         blk.native = None
         self.compile_blocks([blk], install=False)
 
