@@ -28,7 +28,7 @@ def lift_daa(ctx):
         ctx.trap(UD)
         return
     b = ctx.b
-    c8 = lambda v: b.const(Ty.i8, v)  # noqa: E731
+    c8 = lambda v: b.const(Ty.i8, v)
     al = ctx.reg("al")
     cf = ctx.flag("cf")
     low = _low_adjust(ctx, al)

@@ -15,6 +15,9 @@ restartable, as on a CPU. Every iteration counts as one executed instruction. No
 
 Departures and choices:
 - REPNE (F2) on MOVS/LODS/STOS/INS/OUTS repeats like REP (the ZF test applies to CMPS and SCAS only), as CPUs do.
+- 64-bit mode, 32-bit address size (67h): ESI/EDI/ECX are used and written (zero-extending RSI/RDI/RCX). With a
+  count of 0 nothing is architecturally done, but the Intel hosts we measured still clear the upper half of RCX,
+  and of RSI/RDI for MOVS (both) and STOS (RDI); we do the same.
 - The REP prefix is read from the instruction bytes (``rep_prefix``): Capstone drops F2 from ``F2 A5`` (32/64-bit)
   and ``F2 66 A5`` (16-bit), taking it for the mandatory prefix of the SSE MOVSD.
 - Capstone gives the SSE scalar MOVSD/CMPSD (F2 0F 10 / F2 0F C2) the same ids as the string forms; those forms
@@ -123,6 +126,12 @@ def lift_string(ctx):
     cty = TY_BY_SIZE[insn.addrsize]
     next_ip = ctx.ip_value(ctx.next_ip)
     count = ctx.reg(creg)
+    if ctx.mode == 64 and insn.addrsize == 4:
+        # Intel hosts clear the upper halves even for a count of 0: RCX always, RSI/RDI for MOVS/STOS.
+        ctx.set_reg(creg, count)
+        if kind in ("MOVS", "STOS"):
+            for names in ((_SI, _DI) if kind == "MOVS" else (_DI,)):
+                ctx.set_reg(names[4], ctx.reg(names[4]))
     ctx.jump_if(b.eq(count, b.const(cty, 0)), next_ip)
     _iteration(ctx, kind, size)
     count = b.sub(count, b.const(cty, 1))

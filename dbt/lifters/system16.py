@@ -1,7 +1,7 @@
 """System instructions, chiefly for real mode: INT n, INT3, INTO, IRET/IRETD, LDS LES LFS LGS LSS, CLI STI,
 CPUID, RDTSC (SDM Vol. 2; real-mode interrupts: Vol. 3 20.1.4).
 
-Real mode (mode 16). INT n pushes FLAGS, CS and the IP of the next instruction, clears IF and TF, and loads CS:IP
+Real mode (mode 16). INT n pushes FLAGS, CS and the IP of the next instruction, clears IF, TF and AC, loads CS:IP
 from the interrupt vector table at linear n*4 (IVT base 0, limit 3FFh: every vector fits). INT3 is INT 3 and INTO is
 INT 4 when OF = 1 (both traps: the pushed IP is the next instruction's), lifted inline like INT n rather than as
 exceptions. IRET pops IP, CS, FLAGS (IRETD: EIP, CS, EFLAGS, 32 bits each; #GP(0) if EIP is beyond the 64 KiB
@@ -10,7 +10,8 @@ write IF.
 
 Modes 32 and 64 are flat user level (CPL 3, IOPL 0): INT n, INT3 and INTO (when OF) raise their vector as a guest
 exception (GuestFault: the system VM will deliver them through an IDT); CLI/STI raise #GP(0); IRET/IRETD/IRETQ do a
-same-privilege return (selectors are not checked, IF/IOPL unchanged).
+same-privilege return (selectors are not checked, IF/IOPL unchanged; in 64-bit mode RSP and SS are popped too). The
+guest exception of INT n/INT3/INTO reports the instruction's own address as its pc.
 
 LDS/LES/LFS/LGS/LSS load a far pointer (offset, then the 16-bit selector) from memory; in real mode writing the
 segment register also sets its base to selector * 16, in flat modes only the selector is written (as MOV Sreg does).
@@ -27,13 +28,13 @@ from dbt.lift.context import BP, GP, OF, TY_BY_SIZE, LiftError
 from dbt.lifters.flagops import pack_flags, unpack_flags
 from dbt.lifters.stack import POPF_MASK
 
-IF_BIT, TF_BIT = 1 << 9, 1 << 8
+IF_BIT, TF_BIT, AC_BIT = 1 << 9, 1 << 8, 1 << 18
 IRET_REAL_MASK32 = 0x257FD5        # SDM IRET, real-address mode: tempEFLAGS AND 257FD5H
 USER_FLAGS_MASK = POPF_MASK & ~(0x3000 | IF_BIT)   # CPL 3, IOPL 0: IOPL and IF are not changed
 
 
 def real_mode_int(ctx, vector: int) -> None:
-    """Lifts a software interrupt in real mode: pushes, IF/TF cleared, CS:IP from the IVT; ends the unit."""
+    """Lifts a software interrupt in real mode: pushes, IF/TF/AC cleared, CS:IP from the IVT; ends the unit."""
     b = ctx.b
     entry = b.const(Ty.i64, vector * 4)
     new_ip = ctx.load(Ty.i16, entry)
@@ -41,7 +42,7 @@ def real_mode_int(ctx, vector: int) -> None:
     ctx.push(pack_flags(ctx, Ty.i16))
     ctx.push(ctx.reg("cs"))
     ctx.push(ctx.const(Ty.i16, ctx.next_ip))
-    ctx.put("eflags", b.and_(ctx.get("eflags"), b.const(Ty.i32, ~(IF_BIT | TF_BIT))))
+    ctx.put("eflags", b.and_(ctx.get("eflags"), b.const(Ty.i32, ~(IF_BIT | TF_BIT | AC_BIT))))
     ctx.set_reg("cs", new_cs)
     ctx.jump(new_ip)
 
@@ -90,9 +91,9 @@ def lift_iret(ctx):
             ctx.trap_if(b.ult(b.const(Ty.i32, 0xFFFF), ip), GP)
     else:
         mask = USER_FLAGS_MASK & ty.mask
-        if ty is Ty.i64:                       # 64-bit mode also pops RSP and SS
-            sp = ctx.pop(Ty.i64)
-            ss = ctx.resize(ctx.pop(Ty.i64), Ty.i16)
+        if ctx.mode == 64:                     # 64-bit mode always pops RSP and SS too (of the operand size)
+            sp = ctx.resize(ctx.pop(ty), Ty.i64)
+            ss = ctx.resize(ctx.pop(ty), Ty.i16)
             ctx.set_reg("rsp", sp)
             ctx.set_reg("ss", ss)
     ctx.set_reg("cs", cs)

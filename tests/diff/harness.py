@@ -18,6 +18,9 @@ The memory windows: ``mem_operand`` pins a base register (rbx/ebx unless named) 
 fills ``MEM_WINDOW`` bytes around it with random bytes; a stack window below the default stack pointer is filled too.
 Both are compared after every case, and our whole data area must not change outside them.
 
+Mode 16 (real mode) has no native oracle: Unicorn is the only one, at its addresses (``Geometry``); our emulator gets
+an IVT whose handlers are HLTs, so an exception stops on the handler of its vector.
+
 Masks: ``flags_defined_mask`` is an int or ``fn(inputs) -> int`` for flags whose definedness depends on the inputs
 (shift counts). With ``DBT_DIFF_STRICT_FLAGS=1`` every flag is compared against the host CPU (our undefined flags are
 chosen to match Intel hosts).
@@ -32,7 +35,6 @@ from __future__ import annotations
 
 import os
 import random
-import struct
 
 from tests.oracle import native
 
@@ -359,10 +361,6 @@ def _fmt_regs(regs: dict, mode: int, only=None) -> str:
     return " ".join(parts)
 
 
-def _outcome(res) -> str | None:
-    return res.get("exception")
-
-
 def compare(mode, inputs, ours, ref, mask, oracle: str, compare_mem: bool):
     """List of difference lines between our result and an oracle's (empty when they agree)."""
     diffs = []
@@ -569,9 +567,6 @@ def _report(text, mode, backend, inp, ours, diffs_all, mask) -> str:
     return "\n".join(lines)
 
 
-def pack_le(v: int, n: int) -> bytes:
-    return struct.pack("<Q", v & ((1 << 64) - 1))[:n] if n <= 8 else v.to_bytes(n, "little")
-
 
 # Test generation -----------------------------------------------------------------------------------------------------
 
@@ -631,11 +626,6 @@ def make_tests(forms):
 # Operand helpers for the test tables ---------------------------------------------------------------------------------
 
 WIDTHS = {32: (8, 16, 32), 64: (8, 16, 32, 64)}
-_GPR = {
-    64: ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"] + [f"r{i}" for i in range(8, 16)],
-}
-
-
 def reg(mode: int, width: int, index: int) -> str:
     """Register ``index`` (0 = rax) at ``width`` bits, as keystone spells it (8-bit 4..7 are ah..bh in mode 32 and
     spl..dil in mode 64)."""
@@ -667,12 +657,6 @@ def mem(mode: int, width: int, disp: int = 0, index: str | None = None, scale: i
     if disp:
         s += f" {'+' if disp > 0 else '-'} {abs(disp):#x}"
     return s + "]"
-
-
-def imm_for(width: int, rng_seed: int = 0) -> list:
-    """Immediates worth testing at a width: a small one, a negative imm8, and a full-width pattern."""
-    full = {8: 0xA5, 16: 0x8765, 32: 0x87654321, 64: 0x7654321}[width]
-    return [0x11, -3, full] if width > 8 else [0x11, 0xA5]
 
 
 def host_vendor() -> str:
