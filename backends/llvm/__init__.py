@@ -55,7 +55,7 @@ def _hash(pc: int, mask: int) -> int:
 
 
 DISPATCHER = """
-define i64 @dbt_dispatch(ptr %st, ptr %env) {{
+define i64 @dbt_dispatch(ptr %st, ptr %env) nounwind {{
 entry:
   %ripp = getelementptr i8, ptr %st, i64 {rip}
   %rip = load i64, ptr %ripp

@@ -8,8 +8,9 @@ backend's run-time environment (see ``Env`` in backends.llvm.runtime for its wor
   so a page-crossing access misses) and calls the slow-path function pointers from env on a miss;
 - leaves through ``exit``: rip = target, then a ``musttail`` call through a chain slot (a word of the backend's slot
   pool, patched to point at the target unit once it is compiled, else at the native dispatcher); indirect exits
-  tail-call the dispatcher. Modules hold code only, no writable globals: a data section sharing a page with code
-  could leave that page non-executable under the JIT's memory manager;
+  tail-call the dispatcher. Modules hold code only: no globals, and ``nounwind`` functions so no .eh_frame is made.
+  A data section next to code could share its page and leave it non-executable under MCJIT's memory manager (seen
+  as a rare SIGSEGV on entering a freshly compiled unit at a page start);
 - on a trap, a fault or a stop request sets the exit fields, gives back the budget of the instructions that did not
   run, and returns to the caller (Python).
 
@@ -255,7 +256,7 @@ class UnitCodegen:
     def gen(self) -> str:
         out_lines = self.lines
         # entry + budget check
-        out_lines.append(f"define i64 @{self.name}(ptr %st, ptr %env) {{")
+        out_lines.append(f"define i64 @{self.name}(ptr %st, ptr %env) nounwind {{")
         out_lines.append("entry:")
         locals_used = sorted({o.imm for o in self.u.ops if o.op.shape in (Shape.GETL, Shape.PUTL)})
         for n in locals_used:
