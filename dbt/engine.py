@@ -19,7 +19,7 @@ from backends.interp import InterpBackend, RuntimeInfo
 from dbt import state as S
 from dbt.decode import Decoder
 from dbt.lift import lift_block
-from dbt.memory import CodeWrite, Memory, MemoryFault, PAGE
+from dbt.memory import CodeWrite, Memory, MemoryFault
 from dbt.state import LAYOUT, CpuState
 
 

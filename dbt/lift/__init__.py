@@ -22,6 +22,11 @@ from dbt.state import LAYOUT
 
 LIFTERS: dict[str, callable] = {}
 
+# Instructions that accept a LOCK prefix, and then only with a memory destination (SDM Vol. 2, LOCK); any other
+# LOCK is #UD on the 386 and later.
+LOCKABLE = frozenset(["ADD", "ADC", "AND", "BTC", "BTR", "BTS", "CMPXCHG", "CMPXCHG8B", "CMPXCHG16B", "DEC", "INC",
+                      "NEG", "NOT", "OR", "SBB", "SUB", "XOR", "XADD", "XCHG"])
+
 
 def lifter(*names: str):
     """Registers ``fn`` as the lifter of every Capstone mnemonic id name in ``names``."""
@@ -93,6 +98,8 @@ def lift_block(decoder, fetch, mode: int, ip: int, cs_base: int, max_insns: int 
         tr.ninsns += 1
         ctx = InsnCtx(b, mode, insn, cur, cs_base)
         fn = LIFTERS.get(insn.name) if insn.valid else None
+        if insn.lock and (insn.name not in LOCKABLE or not insn.operands or insn.operands[0].kind != "mem"):
+            fn = None
         if fn is None:
             ctx.trap(UD)
         else:

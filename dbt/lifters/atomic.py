@@ -14,15 +14,12 @@ from ir import Ty
 
 from dbt.lift import flags, lifter
 from dbt.lift.context import GP, UD
-from dbt.lifters.bitops import lock_ok
 
 _ACC = {Ty.i8: "al", Ty.i16: "ax", Ty.i32: "eax", Ty.i64: "rax"}
 
 
 @lifter("XADD")
 def lift_xadd(ctx):
-    if not lock_ok(ctx):
-        return
     b = ctx.b
     a, addr = ctx.read_rmw(0)
     c = ctx.read(1)
@@ -34,8 +31,6 @@ def lift_xadd(ctx):
 
 @lifter("CMPXCHG")
 def lift_cmpxchg(ctx):
-    if not lock_ok(ctx):
-        return
     b = ctx.b
     ty = ctx.ty(0)
     acc = _ACC[ty]

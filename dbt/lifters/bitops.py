@@ -3,7 +3,7 @@
 BTx: an immediate bit offset is taken modulo the operand width, as is a register offset with a register destination.
 With a memory operand and a register offset the offset is a signed bit index from the operand's address: the access
 is the operand-sized unit at EA + (offset SAR log2(width)) * (width / 8), bit offset mod width (the SDM's bit-string
-addressing). BTS/BTR/BTC accept LOCK (with a memory destination only; Capstone already refuses other lock forms).
+addressing). BTS/BTR/BTC accept LOCK with a memory destination (the driver checks LOCK).
 Flags: CF = the selected bit; the undefined OF SF AF PF are left unchanged, as Intel CPUs do, and ZF is unchanged.
 
 BSF/BSR leave the destination (the whole register, upper half included) unchanged when the source is 0, as Intel
@@ -15,17 +15,9 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift import flags, lifter
-from dbt.lift.context import TY_BY_SIZE, UD
+from dbt.lift.context import TY_BY_SIZE
 
 _LOG2 = {8: 3, 16: 4, 32: 5, 64: 6}
-
-
-def lock_ok(ctx) -> bool:
-    """A LOCK prefix needs a memory destination; otherwise the instruction raises #UD (checked by the caller)."""
-    if ctx.insn.lock and ctx.insn.operands[0].kind != "mem":
-        ctx.trap(UD)
-        return False
-    return True
 
 
 def _bit_operand(ctx):
@@ -60,8 +52,6 @@ _MODIFY = {
 
 @lifter(*_MODIFY)
 def lift_bt(ctx):
-    if not lock_ok(ctx):
-        return
     b = ctx.b
     v, addr, ty, idx = _bit_operand(ctx)
     modify = _MODIFY[ctx.insn.name]
