@@ -100,12 +100,23 @@ class Decoder:
                                    index=reg_name(m.index) if m.index else "",
                                    scale=m.scale, disp=m.disp))
         p = ins.prefix
-        rep = p[0] if p[0] in (0xF2, 0xF3) else 0
+        rep = self._rep(bytes(ins.bytes))
         name = INSN_NAMES.get(ins.id, "INVALID")
         opsize = self._opsize(p, ins.rex)
         return Insn(name, f"{ins.mnemonic} {ins.op_str}".strip(), ins.size, bytes(ins.bytes), tuple(ops), rep,
                     p[0] == 0xF0, _SEG_NAMES.get(_PREFIX_SEG.get(p[1], 0), ""), opsize, ins.addr_size,
                     bytes(b for b in ins.opcode if b), ins.modrm)
+
+    def _rep(self, raw: bytes) -> int:
+        """0, 0xF3 (REP/REPE) or 0xF2 (REPNE): the last of F2/F3 among the legacy prefixes. Read from the bytes
+        because Capstone drops F2 from ``F2 A5`` (it takes it for the mandatory prefix of SSE's MOVSD)."""
+        rep = 0
+        for byte in raw:
+            if byte in (0xF2, 0xF3):
+                rep = byte
+            elif byte not in _LEGACY_PREFIXES and not (self.mode == 64 and 0x40 <= byte <= 0x4F):   # REX
+                break
+        return rep
 
     def _opsize(self, prefix, rex: int) -> int:
         if self.mode == 64 and rex & 8:
@@ -116,5 +127,6 @@ class Decoder:
         return 2 if has66 else 4
 
 
+_LEGACY_PREFIXES = frozenset([0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65, 0x66, 0x67])
 _PREFIX_SEG = {0x26: X.X86_REG_ES, 0x2E: X.X86_REG_CS, 0x36: X.X86_REG_SS, 0x3E: X.X86_REG_DS,
                0x64: X.X86_REG_FS, 0x65: X.X86_REG_GS}

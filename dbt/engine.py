@@ -310,7 +310,7 @@ class Engine:
         raise GuestFault(vector, error, pc, addr)
 
     def _deliver_real_mode(self, vector: int, ip: int) -> None:
-        """Real-mode exception delivery through the IVT at 0: push FLAGS, CS, IP; clear IF and TF; load CS:IP."""
+        """Real-mode exception delivery through the IVT at 0: push FLAGS, CS, IP; clear AC, IF, TF; load CS:IP."""
         st, mem = self.state, self.mem
         flags = st.pack_flags() & 0xFFFF
         sp = st["rsp"] & 0xFFFF
@@ -318,7 +318,7 @@ class Engine:
             sp = (sp - 2) & 0xFFFF
             mem.store(st["ss_base"] + sp, 2, v)
         st["rsp"] = (st["rsp"] & ~0xFFFF) | sp
-        st["eflags"] = st["eflags"] & ~((1 << 9) | (1 << 8))
+        st["eflags"] = st["eflags"] & ~((1 << 18) | (1 << 9) | (1 << 8))   # AC, IF, TF (SDM: real-mode INT)
         new_ip = mem.load(vector * 4, 2)
         new_cs = mem.load(vector * 4 + 2, 2)
         st["cs"] = new_cs

@@ -18,7 +18,7 @@ Departures and choices:
 - 64-bit mode, 32-bit address size (67h): ESI/EDI/ECX are used and written (zero-extending RSI/RDI/RCX). With a
   count of 0 nothing is architecturally done, but the Intel hosts we measured still clear the upper half of RCX,
   and of RSI/RDI for MOVS (both) and STOS (RDI); we do the same.
-- The REP prefix is read from the instruction bytes (``rep_prefix``): Capstone drops F2 from ``F2 A5`` (32/64-bit)
+- ``Insn.rep`` comes from the instruction bytes (dbt.decode): Capstone drops F2 from ``F2 A5`` (32/64-bit)
   and ``F2 66 A5`` (16-bit), taking it for the mandatory prefix of the SSE MOVSD.
 - Capstone gives the SSE scalar MOVSD/CMPSD (F2 0F 10 / F2 0F C2) the same ids as the string forms; those forms
   (register operands) are not lifted here and raise #UD until an SSE family exists.
@@ -45,21 +45,6 @@ _CX = {2: "cx", 4: "ecx", 8: "rcx"}
 _USES_SI = {"MOVS", "CMPS", "LODS", "OUTS"}
 _USES_DI = {"MOVS", "CMPS", "SCAS", "STOS", "INS"}
 _CONDITIONAL = {"CMPS", "SCAS"}          # REPE/REPNE test ZF after these only
-
-
-_LEGACY_PREFIXES = frozenset((0xF0, 0xF2, 0xF3, 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67))
-
-
-def rep_prefix(ctx) -> int:
-    """0, 0xF3 (REP/REPE) or 0xF2 (REPNE): the last of F2/F3 among the instruction's prefixes. Read from the bytes
-    because Capstone drops F2 from ``F2 A5`` (it takes the byte for the SSE MOVSD's mandatory prefix)."""
-    rep = 0
-    for byte in ctx.insn.raw:
-        if byte in (0xF2, 0xF3):
-            rep = byte
-        elif byte not in _LEGACY_PREFIXES and not (ctx.mode == 64 and 0x40 <= byte <= 0x4F):   # REX
-            break
-    return rep
 
 
 def _step(ctx, aty: Ty, size: int) -> int:
@@ -117,7 +102,7 @@ def lift_string(ctx):
     if kind in ("INS", "OUTS") and ctx.mode != 16:
         ctx.trap(GP)                            # IOPL 0, CPL 3: I/O is privileged
         return
-    rep = rep_prefix(ctx)
+    rep = ctx.insn.rep
     if not rep:
         _iteration(ctx, kind, size)
         return
