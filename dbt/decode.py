@@ -10,6 +10,7 @@ Instructions are decoded at address 0, so a record does not depend on where the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import capstone
@@ -68,6 +69,7 @@ class Decoder:
         self._md.detail = True
         self._cache = cache if cache is not None else {}
         self.decoded = 0      # cache misses (real Capstone decodes)
+        self.seconds = 0.0    # time spent in Capstone and building records
 
     def decode(self, window: bytes) -> Insn:
         """Decodes the instruction at the start of ``window`` (up to 15 bytes)."""
@@ -79,11 +81,14 @@ class Decoder:
 
     def _decode(self, code: bytes) -> Insn:
         self.decoded += 1
+        t0 = time.perf_counter()
         try:
             ins = next(self._md.disasm(code, 0, 1))
+            return self._record(ins)
         except StopIteration:
             return Insn("INVALID", "(bad)", 1, code[:1], (), 0, False, "", 0, 0, b"", 0)
-        return self._record(ins)
+        finally:
+            self.seconds += time.perf_counter() - t0
 
     def _record(self, ins) -> Insn:
         reg_name = ins.reg_name

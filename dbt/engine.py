@@ -127,9 +127,12 @@ class Engine:
     def translate(self, ip: int, single: bool = False) -> Block:
         st = self.stats
         t0 = time.perf_counter()
+        d0 = self.decoder.seconds
         tr = lift_block(self.decoder, self._fetch, self.mode, ip, self.state["cs_base"],
                         1 if single else self.max_block_insns, self.breakpoints)
-        st.seconds["lift"] += time.perf_counter() - t0
+        decode = self.decoder.seconds - d0
+        st.seconds["decode"] += decode
+        st.seconds["lift"] += time.perf_counter() - t0 - decode
         st.blocks_translated += 1
         st.insns_translated += tr.ninsns
         key = self._key(ip)
@@ -208,6 +211,7 @@ class Engine:
         self.set_breakpoints([until] if until is not None else [])
         done = 0
         t0 = time.perf_counter()
+        translating0 = self._translation_seconds()
         try:
             while True:
                 ip = st["rip"]
@@ -250,8 +254,14 @@ class Engine:
                     continue
                 raise RuntimeError(f"unexpected exit reason {reason}")
         finally:
-            self.stats.seconds["execute"] += time.perf_counter() - t0
+            # "execute" is the run's time less the translation work done during it.
+            elapsed = time.perf_counter() - t0
+            self.stats.seconds["execute"] += elapsed - (self._translation_seconds() - translating0)
             self.stats.insns_executed += done
+
+    def _translation_seconds(self) -> float:
+        sec = self.stats.seconds
+        return sec["decode"] + sec["lift"] + sec["optimize"] + sec["compile"]
 
     def _execute(self, blk: Block) -> None:
         """Runs a block in the interpreter (counting executions for tiering)."""
