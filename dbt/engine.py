@@ -48,6 +48,7 @@ class Block:
     execs: int = 0
     valid: bool = True
     optimized: bool = False
+    single: bool = False            # a one-instruction unit: interpreted only, never compiled
 
 
 @dataclass
@@ -136,14 +137,16 @@ class Engine:
         st.blocks_translated += 1
         st.insns_translated += tr.ninsns
         key = self._key(ip)
-        blk = Block(key, ip, tr.ninsns, tr.pages, [i for i, _ in tr.insns] or [ip], tr.unit)
+        blk = Block(key, ip, tr.ninsns, tr.pages, [i for i, _ in tr.insns] or [ip], tr.unit, single=single)
         for cur, insn in tr.insns:
             self.mem.mark_code(self.state["cs_base"] + cur, insn.length)
         for p in tr.pages:
             self.page_blocks.setdefault(p, set()).add(blk)
-        if self.backend_name == "llvm":
+        if self.backend_name == "llvm" and not single:
             self._compile([blk])
         else:
+            # Single-instruction units (budget tails, SMC re-runs) stay in the interpreter: they must never take
+            # the place of the full unit at the same pc in the native dispatch table.
             # The cold tier of "auto" runs units as lifted: most cold blocks run a few times, fewer than it takes
             # to pay for optimizing them. The "interp" backend (the reference) runs optimized units.
             if self.backend_name == "interp":
@@ -268,7 +271,7 @@ class Engine:
         blk.execs += 1
         self.stats.blocks_executed += 1
         blk.interp.run(self.state, self.mem)
-        if self.backend_name == "auto" and blk.valid:
+        if self.backend_name == "auto" and blk.valid and not blk.single:
             if blk.execs == self.hot_threshold:
                 self._compile_hot(blk)
             elif blk.execs == self.warm_threshold:

@@ -196,3 +196,21 @@ def test_sub_registers_merge_and_zero_extend():
     assert emu.reg_read("rax") == 0x1
     emu.reg_write("eflags", 0x8D5 | 0x400)
     assert emu.reg_read("eflags") == 0x8D5 | 0x400 | 0x2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_count_limited_runs_keep_the_full_unit_native(backend):
+    # Many runs that each end inside the loop body use one-instruction tails; afterwards a free run must still be
+    # exact and fast-path units must not have been replaced by one-instruction ones.
+    code = asm("l: inc eax; inc ebx; inc ecx; dec edx; jnz l; hlt")
+    emu = make(backend, code, hot=3)
+    emu.reg_write("rdx", 1000)
+    for _ in range(20):
+        emu.emu_start(emu.reg_read("rip") if emu.reg_read("rip") else CODE, count=3)
+    assert [emu.reg_read(r) for r in ("rax", "rbx", "rcx", "rdx")] == [12, 12, 12, 1000 - 12]   # 60 insns = 12 loops
+    assert emu.emu_start(emu.reg_read("rip")) == "hlt"
+    assert emu.reg_read("rax") == 1000 and emu.reg_read("rdx") == 0
+    if backend != "interp":
+        key = emu.engine._key(CODE)
+        assert emu.engine.native.units[key].addr == emu.engine.cache[key].native.addr
+        assert emu.engine.cache[key].ninsns == 5
