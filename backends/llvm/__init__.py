@@ -143,10 +143,9 @@ class LLVMBackend:
         self._alloc_table(1 << 12)
         self.units: dict = {}                       # key -> NativeUnit (valid ones)
         self.blocked: set = set()                   # keys never entered natively (breakpoints)
-        self.waiting: dict = {}                     # target key -> [slot addresses] chained to the dispatcher
-        self.incoming: dict = {}                    # target key -> [slot addresses] chained to it
+        self.waiting: dict = {}                     # target key -> {slot addresses} chained to the dispatcher
+        self.incoming: dict = {}                    # target key -> {slot addresses} chained to it
         self._build_dispatcher(cs_base_field)
-        self.compiled_units = 0
 
     # set-up ----------------------------------------------------------------------------------------------------
     def _cb(self, proto, fn) -> int:
@@ -262,7 +261,6 @@ class LLVMBackend:
             else:
                 for slot, _ in slots:
                     self._patch(slot, self.dispatch_addr)
-            self.compiled_units += 1
 
     def _install(self, key, nu: NativeUnit) -> None:
         old = self.units.get(key)
@@ -272,20 +270,20 @@ class LLVMBackend:
         if key in self.blocked:
             for slot, tkey in nu.slots:
                 self._patch(slot, self.dispatch_addr)
-                self.waiting.setdefault(tkey, []).append(slot)
+                self.waiting.setdefault(tkey, set()).add(slot)
             return
         self._table_put(key[0], nu.addr)
         for slot, tkey in nu.slots:
             target = self.units.get(tkey)
             if target is not None:
                 self._patch(slot, target.addr)
-                self.incoming.setdefault(tkey, []).append(slot)
+                self.incoming.setdefault(tkey, set()).add(slot)
             else:
                 self._patch(slot, self.dispatch_addr)
-                self.waiting.setdefault(tkey, []).append(slot)
+                self.waiting.setdefault(tkey, set()).add(slot)
         for slot in self.waiting.pop(key, ()):
             self._patch(slot, nu.addr)
-            self.incoming.setdefault(key, []).append(slot)
+            self.incoming.setdefault(key, set()).add(slot)
 
     def _uninstall(self, key) -> None:
         nu = self.units.pop(key, None)
@@ -294,16 +292,15 @@ class LLVMBackend:
         self._table_del(key[0])
         for slot in self.incoming.pop(key, ()):
             self._patch(slot, self.dispatch_addr)
-            self.waiting.setdefault(key, []).append(slot)
-        # Its own outgoing slots die with it: drop them from the other lists.
-        own = {s for s, _ in nu.slots}
-        for table in (self.waiting, self.incoming):
-            for k in list(table):
-                lst = [s for s in table[k] if s not in own]
-                if lst:
-                    table[k] = lst
-                else:
-                    del table[k]
+            self.waiting.setdefault(key, set()).add(slot)
+        # Its own outgoing slots die with it: drop them from the edge sets of their targets.
+        for slot, tkey in nu.slots:
+            for table in (self.waiting, self.incoming):
+                edges = table.get(tkey)
+                if edges is not None:
+                    edges.discard(slot)
+                    if not edges:
+                        del table[tkey]
 
     @staticmethod
     def _patch(slot: int, addr: int) -> None:
