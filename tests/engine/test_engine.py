@@ -214,3 +214,33 @@ def test_count_limited_runs_keep_the_full_unit_native(backend):
         key = emu.engine._key(CODE)
         assert emu.engine.native.units[key].addr == emu.engine.cache[key].native.addr
         assert emu.engine.cache[key].ninsns == 5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fs_gs_segment_bases_in_64_bit_mode(backend):
+    # fs:[rbx+8] and gs:[0x10] add the segment base; ds: and plain accesses do not (64-bit flat segments).
+    code = asm("mov rax, qword ptr fs:[rbx + 8]; mov qword ptr gs:[0x10], rax; mov rcx, qword ptr ds:[rbx + 8]; hlt")
+    emu = make(backend, code)
+    emu.reg_write("fs_base", DATA + 0x100)
+    emu.reg_write("gs_base", DATA + 0x800)
+    emu.reg_write("rbx", 0x20)
+    emu.mem_write(DATA + 0x128, (0x1122334455667788).to_bytes(8, "little"))
+    emu.mem_map(0, 0x1000, "rw")
+    emu.mem_write(0x28, (0xABCD).to_bytes(8, "little"))
+    assert emu.emu_start(CODE) == "hlt"
+    assert emu.reg_read("rax") == 0x1122334455667788
+    assert emu.mem_read(DATA + 0x810, 8) == (0x1122334455667788).to_bytes(8, "little")
+    assert emu.reg_read("rcx") == 0xABCD
+    assert emu.reg_read("fs_base") == DATA + 0x100
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cpuid_advertises_only_the_documented_model(backend):
+    code = asm("mov eax, 1; xor ecx, ecx; cpuid; hlt")
+    emu = make(backend, code)
+    assert emu.emu_start(CODE) == "hlt"
+    edx, ecx = emu.reg_read("edx"), emu.reg_read("ecx")
+    assert edx & 1 == 0                       # no FPU: x87 is not lifted
+    assert edx & (1 << 25) == 0 and edx & (1 << 26) == 0   # no SSE/SSE2 yet
+    assert edx & (1 << 8) and edx & (1 << 15)           # CX8, CMOV
+    assert ecx & (1 << 23) and ecx & (1 << 13)          # POPCNT, CMPXCHG16B
