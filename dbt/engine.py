@@ -103,7 +103,7 @@ class Engine:
                                                "fault_addr", "budget")}
         reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
                    "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
-        self.rt = RuntimeInfo(off, reasons, self.helpers, (MemoryFault, CodeWrite))
+        self.rt = RuntimeInfo(off, reasons, self.helpers, (MemoryFault, CodeWrite), LAYOUT.size)
         self.interp = InterpBackend(self.rt)
         self.native = None
         if backend in ("auto", "llvm"):

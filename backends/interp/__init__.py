@@ -21,13 +21,15 @@ from backends.interp.eval import BINARY, CAST, CMP, UNARY
 class RuntimeInfo:
     """What a backend must know of the state layout: slot offsets of the run-time fields and exit-reason codes."""
 
-    def __init__(self, offsets: dict, reasons: dict, helpers: dict | None = None, faults: tuple = ()):
+    def __init__(self, offsets: dict, reasons: dict, helpers: dict | None = None, faults: tuple = (),
+                 state_size: int = 0):
         self.off = offsets          # rip, exit_reason, exc_vector, exc_error, fault_addr, budget -> byte offset
         self.reasons = reasons      # NONE HLT TRAP BUDGET RESTART STOP -> int
         self.helpers = helpers or {}  # name -> fn(state, memory, *args) -> int | None
         # Exceptions the memory object raises: those with a true ``restart`` attribute re-run the instruction,
         # the others carry ``vector``, ``error`` and ``address`` of a guest exception.
         self.faults = faults
+        self.state_size = state_size  # bytes of the state array (0: unknown)
 
 
 class _Exit(Exception):

@@ -27,6 +27,15 @@ TLB_BITS = 10
 PAGE_BITS = 12
 
 
+def state_param_attrs(lay) -> str:
+    """Attributes of the state pointer. ``noalias``: guest RAM, the TLB and the environment never overlap the state
+    array, and every call that may touch the state (slow paths, helpers) receives it as an argument. ``writable``
+    and ``dereferenceable``: the whole array is ours to write. Together they let LLVM keep guest state in host
+    registers through a unit's native loop and store it once on the way out."""
+    size = getattr(lay, "state_size", 0)
+    return f"noalias writable dereferenceable({size})" if size else "noalias"
+
+
 def lty(t: Ty) -> str:
     return f"i{t.bits}"
 
@@ -119,9 +128,15 @@ class UnitCodegen:
 
     def chain_to(self, target_value: str, const_target: int | None) -> None:
         """rip = target; continue in the target unit through a chain slot (constant) or the dispatcher."""
-        self.store_field("rip", target_value)
         if self.ninsns - self.insn_index > 0:
             self.refund_after_side_exit()
+        if const_target == self.ip and not self.nochain:
+            # A jump to the unit's own start is a native loop: no store of rip, no chain slot, and LLVM can keep
+            # guest state in host registers across iterations (its exits store rip themselves).
+            self.emit("br label %top")
+            self.terminated = True
+            return
+        self.store_field("rip", target_value)
         if const_target is not None and not self.nochain:
             slot = self.lay.alloc_slot()
             self.chain_slots.append((const_target, slot))
@@ -256,12 +271,14 @@ class UnitCodegen:
     def gen(self) -> str:
         out_lines = self.lines
         # entry + budget check
-        out_lines.append(f"define i64 @{self.name}(ptr %st, ptr %env) nounwind {{")
+        out_lines.append(f"define i64 @{self.name}(ptr {state_param_attrs(self.lay)} %st, ptr %env) nounwind {{")
         out_lines.append("entry:")
         locals_used = sorted({o.imm for o in self.u.ops if o.op.shape in (Shape.GETL, Shape.PUTL)})
         for n in locals_used:
             self.emit(f"%l{n} = alloca i64")
             self.emit(f"store i64 0, ptr %l{n}")
+        self.emit("br label %top")
+        self.lines.append("top:")             # a unit that jumps to itself loops back here (see chain_to)
         b = self.load_field("budget")
         ok = self.t()
         self.emit(f"{ok} = icmp sge i64 {b}, {self.ninsns}")

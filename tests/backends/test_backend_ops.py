@@ -61,7 +61,7 @@ def rt():
     reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
                "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
     helpers = {"twice_plus": lambda state, memory, a, b: 2 * a + b}
-    return RuntimeInfo(off, reasons, helpers, (MemoryFault, CodeWrite))
+    return RuntimeInfo(off, reasons, helpers, (MemoryFault, CodeWrite), LAYOUT.size)
 
 
 @pytest.fixture(scope="module", params=["interp", "llvm"])
