@@ -28,7 +28,7 @@ chosen to match Intel hosts).
 Speed: the oracles run once per form and their results are kept for the next backend's run of the same form (the
 tests are ordered form-major); our data area is rewritten and read through its host buffer in one copy per case.
 Environment: ``DBT_DIFF_CASES`` (sweep cases per form, 1000), ``DBT_DIFF_QUICK`` (quick cases, 50),
-``DBT_DIFF_UNICORN_CASES`` (250), ``DBT_DIFF_STRICT_FLAGS``.
+``DBT_DIFF_UNICORN_CASES`` (1000), ``DBT_DIFF_STRICT_FLAGS``.
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ def quick_cases() -> int:
 
 
 def unicorn_cases() -> int:
-    """Unicorn sees the first ``DBT_DIFF_UNICORN_CASES`` cases of a form (default 250): it is the second opinion,
+    """Unicorn sees the first ``DBT_DIFF_UNICORN_CASES`` cases of a form (default 1000, as many as the host CPU in the sweep): it is the second opinion,
     the host CPU sees every case."""
-    return int(os.environ.get("DBT_DIFF_UNICORN_CASES", "250"))
+    return int(os.environ.get("DBT_DIFF_UNICORN_CASES", "1000"))
 
 
 def strict_flags() -> bool:
