@@ -103,8 +103,8 @@ def quick_cases() -> int:
 
 
 def unicorn_cases() -> int:
-    """Unicorn sees the first ``DBT_DIFF_UNICORN_CASES`` cases of a form (default 1000, as many as the host CPU in the sweep): it is the second opinion,
-    the host CPU sees every case."""
+    """Unicorn, the second opinion, sees the first ``DBT_DIFF_UNICORN_CASES`` cases of a form (default 1000: all
+    of them in the sweep); the host CPU sees every case."""
     return int(os.environ.get("DBT_DIFF_UNICORN_CASES", "1000"))
 
 
