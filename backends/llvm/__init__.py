@@ -123,10 +123,8 @@ class LLVMBackend:
         self.engine = llvm.create_mcjit_compiler(backing, self.tm)
         self._ids = itertools.count()
         helper_names = sorted(rt.helpers)
-        self.layout = Layout(rt.off, rt.reasons, {n: i for i, n in enumerate(helper_names)})
-        self.layout.no_chain_offsets = set(no_chain_offsets)
-        self.layout.state_size = rt.state_size
-        self.layout.alloc_slot = self._alloc_slot
+        self.layout = Layout(rt.off, rt.reasons, {n: i for i, n in enumerate(helper_names)}, rt.state_size,
+                             no_chain_offsets, self._alloc_slot)
         self._slot_chunks = []                     # chain slots live here, outside JIT memory (never freed)
         self._slot_free = 0
         self._callbacks = []                       # keep ctypes callbacks alive

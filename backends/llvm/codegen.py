@@ -32,7 +32,7 @@ def state_param_attrs(lay) -> str:
     array, and every call that may touch the state (slow paths, helpers) receives it as an argument. ``writable``
     and ``dereferenceable``: the whole array is ours to write. Together they let LLVM keep guest state in host
     registers through a unit's native loop and store it once on the way out."""
-    size = getattr(lay, "state_size", 0)
+    size = lay.state_size
     return f"noalias writable dereferenceable({size})" if size else "noalias"
 
 
@@ -41,12 +41,17 @@ def lty(t: Ty) -> str:
 
 
 class Layout:
-    """The state offsets and constants the generated code needs (handed over by the engine's RuntimeInfo)."""
+    """What the generated code needs from the backend: state offsets, exit-reason codes, helper indices, the state
+    size, the offsets whose write forbids chaining (CS), and the allocator of chain slots."""
 
-    def __init__(self, off: dict, reasons: dict, helper_index: dict):
+    def __init__(self, off: dict, reasons: dict, helper_index: dict, state_size: int = 0,
+                 no_chain_offsets=(), alloc_slot=None):
         self.off = off
         self.reasons = reasons
         self.helper_index = helper_index
+        self.state_size = state_size
+        self.no_chain_offsets = frozenset(no_chain_offsets)
+        self.alloc_slot = alloc_slot
 
 
 class UnitCodegen:
@@ -107,29 +112,27 @@ class UnitCodegen:
         return self.u.types[n]
 
     # exits -----------------------------------------------------------------------------------------------------
-    def refund_budget(self) -> None:
-        """Gives back the budget of instructions that did not complete (the current one included)."""
-        unrun = self.ninsns - self.insn_index + 1
+    def refund(self, unrun: int) -> None:
+        """Gives back the budget of ``unrun`` instructions that the unit charged on entry but did not run."""
         if unrun > 0:
             b = self.load_field("budget")
             nb = self.t()
             self.emit(f"{nb} = add i64 {b}, {unrun}")
             self.store_field("budget", nb)
 
-    def leave(self, reason: str, rip: str | None = None, refund: bool = True) -> None:
-        if rip is not None:
-            self.store_field("rip", rip)
+    def leave(self, reason: str, rip: str, refund: bool = True) -> None:
+        """Returns to the caller with rip and an exit reason; ``refund``: the current instruction did not complete."""
+        self.store_field("rip", rip)
         if reason != "NONE":
             self.store_field("exit_reason", str(self.lay.reasons[reason]), "i32")
         if refund:
-            self.refund_budget()
+            self.refund(self.ninsns - self.insn_index + 1)
         self.emit("ret i64 0")
         self.terminated = True
 
     def chain_to(self, target_value: str, const_target: int | None) -> None:
         """rip = target; continue in the target unit through a chain slot (constant) or the dispatcher."""
-        if self.ninsns - self.insn_index > 0:
-            self.refund_after_side_exit()
+        self.refund(self.ninsns - self.insn_index)        # a side exit skips the unit's later instructions
         if const_target == self.ip and not self.nochain:
             # A jump to the unit's own start is a native loop: no store of rip, no chain slot, and LLVM can keep
             # guest state in host registers across iterations (its exits store rip themselves).
@@ -149,13 +152,6 @@ class UnitCodegen:
         self.emit(f"ret i64 {r}")
         self.terminated = True
 
-    def refund_after_side_exit(self) -> None:
-        unrun = self.ninsns - self.insn_index
-        b = self.load_field("budget")
-        nb = self.t()
-        self.emit(f"{nb} = add i64 {b}, {unrun}")
-        self.store_field("budget", nb)
-
     def check_stop(self) -> None:
         """After a slow path or helper: leave if it recorded an exit reason (fault, restart, stop)."""
         r = self.load_field("exit_reason", "i32")
@@ -164,10 +160,9 @@ class UnitCodegen:
         lbl = self.t()[1:]
         self.emit(f"br i1 {c}, label %{lbl}_stop, label %{lbl}_go")
         self.lines.append(f"{lbl}_stop:")
-        self.store_field("rip", str(self.insn_pc))
-        self.refund_budget()
-        self.emit("ret i64 0")
+        self.leave("NONE", str(self.insn_pc))          # the reason is already recorded
         self.lines.append(f"{lbl}_go:")
+        self.terminated = False
 
     # memory ----------------------------------------------------------------------------------------------------
     def mem_access(self, addr: str, ty: Ty, store_value: str | None) -> str | None:
@@ -530,7 +525,7 @@ def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int) -> tuple[
     g = UnitCodegen(unit, name, lay, ip, ninsns)
     g.consts = {o.dst: o.imm for o in unit.ops if o.op is OP.const}
     # A unit that loads CS (far transfers) changes the code segment: its exits cannot be chained by IP.
-    g.nochain = any(o.op is OP.put and o.imm in getattr(lay, "no_chain_offsets", ()) for o in unit.ops)
+    g.nochain = any(o.op is OP.put and o.imm in lay.no_chain_offsets for o in unit.ops)
     return g.gen() + "\n", g.chain_slots
 
 
