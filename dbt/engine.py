@@ -300,11 +300,10 @@ class Engine:
 
     def _rerun_single(self, ip: int) -> int:
         """Re-runs one instruction whose store hit translated code, letting the store through."""
-        blk = self.translate(ip, single=True)
+        blk = self._single(ip)                 # one-instruction units are always interpreted
         self.state["exit_reason"] = S.EXIT_NONE
         self.smc_passthrough = True
         try:
-            blk.interp = blk.interp or self.interp.prepare(blk.unit)
             blk.interp.run(self.state, self.mem)
         finally:
             self.smc_passthrough = False
