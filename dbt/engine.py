@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from backends.interp import InterpBackend, RuntimeInfo
 
 from dbt import state as S
+from dbt.cpumode import CpuMode, flat_mode
 from dbt.decode import Decoder
 from dbt.lift import lift_block
-from dbt.memory import CodeWrite, Memory, MemoryFault
+from dbt.memory import GUEST_FAULTS, CodeWrite, Memory, MemoryFault
 from dbt.state import LAYOUT, CpuState
 
 
@@ -68,12 +69,21 @@ class Stats:
         return d
 
 
-STOP_HLT, STOP_UNTIL, STOP_COUNT = "hlt", "until", "count"
+STOP_HLT, STOP_UNTIL, STOP_COUNT, STOP_REQUEST = "hlt", "until", "count", "request"
+
+
+def runtime_info(helpers: dict) -> RuntimeInfo:
+    """What a backend needs to know of the CPU state: run-time field offsets, exit reasons, helpers, fault types."""
+    off = {n: LAYOUT.offset(n) for n in ("rip", "cs_base", "exit_reason", "exc_vector", "exc_error",
+                                         "fault_addr", "budget", "tbflags")}
+    reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
+               "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
+    return RuntimeInfo(off, reasons, helpers, GUEST_FAULTS, LAYOUT.size)
 
 
 class Engine:
     def __init__(self, mode: int, backend: str = "auto", hot_threshold: int = 50, optimize: bool = True,
-                 max_block_insns: int = 64, llvm_opt: int | None = None):
+                 max_block_insns: int = 64, llvm_opt: int | None = None, memory: Memory | None = None):
         if mode not in (16, 32, 64):
             raise ValueError(f"mode must be 16, 32 or 64, not {mode!r}")
         if backend not in ("auto", "interp", "llvm"):
@@ -87,9 +97,19 @@ class Engine:
         self.optimize = optimize
         self.max_block_insns = max_block_insns
         self.state = CpuState()
-        self.mem = Memory((1 << 64) - 1 if mode == 64 else 0xFFFFFFFF)
+        self.state["tbflags"] = flat_mode(mode).flags
+        self.mem = memory if memory is not None else Memory((1 << 64) - 1 if mode == 64 else 0xFFFFFFFF)
         self.mem.on_code_write = self._code_written
-        self.decoder = Decoder(mode)
+        self.decoders = {m: Decoder(m) for m in (16, 32, 64)}
+        self.decoder = self.decoders[mode]
+        # The system VM sets ``deliver(vector, error, pc)`` to deliver guest exceptions (IDT / IVT); without it,
+        # real mode uses the IVT and modes 32/64 raise GuestFault.
+        self.deliver = None
+        self.exit_requested = False         # request_exit(): leave run() at the next unit boundary
+        self._stolen = 0                    # budget taken back from running native code by request_exit()
+        self._native_remaining = 0
+        self._done = 0
+        self._in_native = False
         self.stats = Stats()
         self.cache: dict[tuple, Block] = {}
         self.single: dict[tuple, Block] = {}     # one-instruction translations (budget tails, SMC re-runs)
@@ -99,11 +119,7 @@ class Engine:
         self.helpers = {}
         from dbt import helpers as _helpers
         _helpers.install(self)
-        off = {n: LAYOUT.offset(n) for n in ("rip", "cs_base", "exit_reason", "exc_vector", "exc_error",
-                                               "fault_addr", "budget")}
-        reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
-                   "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
-        self.rt = RuntimeInfo(off, reasons, self.helpers, (MemoryFault, CodeWrite), LAYOUT.size)
+        self.rt = runtime_info(self.helpers)
         self.interp = InterpBackend(self.rt)
         self.native = None
         if backend in ("auto", "llvm"):
@@ -116,7 +132,28 @@ class Engine:
 
     # Translation ------------------------------------------------------------------------------------------------
     def _key(self, ip: int) -> tuple:
-        return (self.state["cs_base"] + ip, self.mode)
+        st = self.state
+        return ((st["cs_base"] + ip) & self.mem.addr_mask, st["tbflags"])
+
+    @property
+    def cpu_mode(self) -> CpuMode:
+        return CpuMode.unpack(self.state["tbflags"])
+
+    def icount(self) -> int:
+        """Guest instructions retired so far, including the run in progress (for virtual time and the TSC)."""
+        n = self.stats.insns_executed + self._done
+        if self._in_native:
+            n += self._native_remaining - self.state["budget"] - self._stolen
+        return n
+
+    def request_exit(self) -> None:
+        """Makes run() return STOP_REQUEST at the next unit boundary (a device raised an interrupt, the host asked
+        to stop). Called from helpers while a unit runs: native code sees an empty budget at its next unit entry."""
+        self.exit_requested = True
+        if self._in_native:
+            st = self.state
+            self._stolen += st["budget"]
+            st["budget"] = 0
 
     def _fetch(self, linear: int, n: int) -> bytes:
         try:
@@ -128,10 +165,12 @@ class Engine:
     def translate(self, ip: int, single: bool = False) -> Block:
         st = self.stats
         t0 = time.perf_counter()
-        d0 = self.decoder.seconds
-        tr = lift_block(self.decoder, self._fetch, self.mode, ip, self.state["cs_base"],
+        cpu = self.cpu_mode
+        decoder = self.decoders[cpu.code]
+        d0 = decoder.seconds
+        tr = lift_block(decoder, self._fetch, cpu, ip, self.state["cs_base"],
                         1 if single else self.max_block_insns, self.breakpoints)
-        decode = self.decoder.seconds - d0
+        decode = decoder.seconds - d0
         st.seconds["decode"] += decode
         st.seconds["lift"] += time.perf_counter() - t0 - decode
         st.blocks_translated += 1
@@ -141,7 +180,7 @@ class Engine:
         for cur, insn in tr.insns:
             self.mem.mark_code(self.state["cs_base"] + cur, insn.length)
         for p in tr.pages:
-            self.page_blocks.setdefault(p, set()).add(blk)
+            self.page_blocks.setdefault(self.mem.code_page(p), set()).add(blk)
         if self.backend_name == "llvm" and not single:
             self._compile([blk])
         else:
@@ -209,17 +248,22 @@ class Engine:
 
     # Running ----------------------------------------------------------------------------------------------------
     def run(self, begin: int, until: int | None = None, count: int | None = None) -> str:
+        """Runs from ``begin`` until ip == until, ``count`` instructions, a HLT, or request_exit()."""
         st = self.state
         st["rip"] = begin
         self.set_breakpoints([until] if until is not None else [])
-        done = 0
+        self._done = 0
         t0 = time.perf_counter()
         translating0 = self._translation_seconds()
         try:
             while True:
                 ip = st["rip"]
+                if self.exit_requested:
+                    self.exit_requested = False
+                    return STOP_REQUEST
                 if until is not None and ip == until:
                     return STOP_UNTIL
+                done = self._done
                 if count is not None and done >= count:
                     return STOP_COUNT
                 blk = self.lookup(ip)
@@ -230,8 +274,14 @@ class Engine:
                 if blk.native is not None:
                     st["budget"] = remaining
                     blk.execs += 1
-                    self.native.run(st, blk.native)
-                    done += remaining - st["budget"]
+                    self._native_remaining = remaining
+                    self._stolen = 0
+                    self._in_native = True
+                    try:
+                        self.native.run(st, blk.native)
+                    finally:
+                        self._in_native = False
+                    self._done += remaining - st["budget"] - self._stolen
                     reason = st["exit_reason"]
                     if reason in (S.EXIT_NONE, S.EXIT_BUDGET):
                         continue                   # dispatch miss or budget: Python picks the next unit
@@ -241,26 +291,29 @@ class Engine:
                     self._execute(blk)
                     reason = st["exit_reason"]
                     if reason == S.EXIT_NONE:
-                        done += blk.ninsns
+                        self._done += blk.ninsns
                         continue
                     if reason == S.EXIT_HLT:
-                        done += blk.ninsns
+                        self._done += blk.ninsns
                         return STOP_HLT
-                    done += self._completed(blk, st["rip"])
+                    self._done += self._completed(blk, st["rip"])
                 if reason == S.EXIT_RESTART:
-                    done += self._rerun_single(st["rip"])
+                    self._done += self._rerun_single(st["rip"])
                     if st["exit_reason"] == S.EXIT_HLT:
                         return STOP_HLT
                     continue
                 if reason == S.EXIT_TRAP:
                     self._exception(st["exc_vector"], st["exc_error"], st["rip"])
                     continue
+                if reason == S.EXIT_STOP:
+                    continue                       # a helper asked to leave native code (exit_requested is set)
                 raise RuntimeError(f"unexpected exit reason {reason}")
         finally:
             # "execute" is the run's time less the translation work done during it.
             elapsed = time.perf_counter() - t0
             self.stats.seconds["execute"] += elapsed - (self._translation_seconds() - translating0)
-            self.stats.insns_executed += done
+            self.stats.insns_executed += self._done
+            self._done = 0
 
     def _translation_seconds(self) -> float:
         sec = self.stats.seconds
@@ -315,6 +368,9 @@ class Engine:
 
     def _exception(self, vector: int, error: int, pc: int) -> None:
         st = self.state
+        if self.deliver is not None:
+            self.deliver(vector, error, pc)
+            return
         if self.mode == 16:
             self._deliver_real_mode(vector, pc)
             return

@@ -54,6 +54,23 @@ class CodeWrite(Exception):
         self.page = page
 
 
+class CpuException(Exception):
+    """A guest exception raised by a helper (a descriptor check, a privileged operation): the instruction that
+    called the helper faults with ``vector`` and ``error`` and leaves the state as it was before it."""
+
+    restart = False
+
+    def __init__(self, vector: int, error: int = 0, message: str = ""):
+        self.vector = vector
+        self.error = error
+        self.address = 0
+        super().__init__(message or f"guest exception {vector} (error code {error:#x})")
+
+
+# The exceptions helpers and memory accesses may raise for the guest (backends turn them into TRAP or RESTART exits).
+GUEST_FAULTS = (MemoryFault, CodeWrite, CpuException)
+
+
 @dataclass
 class Region:
     start: int
@@ -149,6 +166,10 @@ class Memory:
             stop = min(end, (page + 1) * PAGE)
             m[a - page * PAGE:stop - page * PAGE] = b"\1" * (stop - a)
             a = stop
+
+    def code_page(self, page: int) -> int:
+        """The page number under which code tracking records linear ``page`` (the system MMU: its frame)."""
+        return page
 
     def clear_code(self, page: int) -> None:
         self.code_pages.pop(page, None)

@@ -38,7 +38,18 @@ _FIELDS: list[tuple[str, Ty]] = (
     + [(s, Ty.i16) for s in SEGMENTS]
     + [(s + "_base", Ty.i64) for s in SEGMENTS]
     + [("exit_reason", Ty.i32), ("exc_vector", Ty.i32), ("exc_error", Ty.i32), ("fault_addr", Ty.i64),
-       ("budget", Ty.i64), ("tsc", Ty.i64)]
+       ("budget", Ty.i64), ("tsc", Ty.i64), ("tbflags", Ty.i32)]
+    # System state (the system VM; the flat user-level engines leave it at zero). Segment descriptor caches: limit
+    # (byte granular, i.e. already scaled by G) and attributes (descriptor bits 40..55: type, S, DPL, P, AVL, L, D/B, G).
+    + [(s + "_limit", Ty.i32) for s in SEGMENTS]
+    + [(s + "_attr", Ty.i32) for s in SEGMENTS]
+    + [("cr0", Ty.i32), ("cr2", Ty.i32), ("cr3", Ty.i32), ("cr4", Ty.i32),
+       ("gdt_base", Ty.i32), ("gdt_limit", Ty.i32), ("idt_base", Ty.i32), ("idt_limit", Ty.i32),
+       ("ldtr", Ty.i16), ("ldt_base", Ty.i32), ("ldt_limit", Ty.i32), ("ldt_attr", Ty.i32),
+       ("tr", Ty.i16), ("tr_base", Ty.i32), ("tr_limit", Ty.i32), ("tr_attr", Ty.i32),
+       ("sysenter_cs", Ty.i32), ("sysenter_esp", Ty.i64), ("sysenter_eip", Ty.i64),
+       ("fcw", Ty.i16), ("fsw", Ty.i16), ("ftw", Ty.i16),
+       ("irq_shadow", Ty.i8)]     # 1 after STI / MOV SS / POP SS: no interrupt before the next instruction ends
 )
 
 

@@ -181,7 +181,10 @@ def _store(c, v, dst, args, imm, mask):
 
 
 def _call(c, v, dst, args, imm, mask):
-    r = imm(c.state, c.mem, *[v[a] for a in args])
+    try:
+        r = imm(c.state, c.mem, *[v[a] for a in args])
+    except c.rt.faults as e:
+        _fault(c, e)
     if dst is not None:
         v[dst] = (r or 0) & mask
     if c.slots[c.rt.off["exit_reason"] >> 3]:

@@ -4,7 +4,8 @@ Pieces:
 - ``codegen`` turns a unit into LLVM IR text; a batch of units becomes one module, optimized and compiled at once.
 - The *environment* (``env``) is a small array of words the generated code reads: the software TLB, the slow-path
   callbacks, the dispatcher, the helper table and the dispatch hash table.
-- The *dispatcher* is native code: it hashes the guest pc (cs_base + rip) into an open-addressing table of
+- The *dispatcher* is native code: it hashes the guest pc (cs_base + rip, with the mode flags ``tbflags`` above
+  bit 48) into an open-addressing table of
   (pc, function) pairs and tail-calls the unit, or returns to Python on a miss. Units chain to each other directly:
   each constant exit has a slot that points at the target unit's code once it exists (else at the dispatcher), so hot
   loops run without leaving native code.
@@ -50,6 +51,11 @@ def _init_llvm():
         _initialized = True
 
 
+def _table_key(key) -> int:
+    """The dispatch table's key of an engine key (linear pc, tbflags): the mode flags sit above bit 48."""
+    return (key[0] + (key[1] << 48)) & ((1 << 64) - 1)
+
+
 def _hash(pc: int, mask: int) -> int:
     return (pc ^ (pc >> 15)) & mask
 
@@ -61,7 +67,12 @@ entry:
   %rip = load i64, ptr %ripp
   %csbp = getelementptr i8, ptr %st, i64 {cs_base}
   %csb = load i64, ptr %csbp
-  %pc = add i64 %rip, %csb
+  %pc0 = add i64 %rip, %csb
+  %tbp = getelementptr i8, ptr %st, i64 {tbflags}
+  %tb32 = load i32, ptr %tbp
+  %tb = zext i32 %tb32 to i64
+  %tbs = shl i64 %tb, 48
+  %pc = add i64 %pc0, %tbs
   %tabpp = getelementptr i64, ptr %env, i64 {table}
   %tab = load ptr, ptr %tabpp
   %maskp = getelementptr i64, ptr %env, i64 {mask}
@@ -174,7 +185,7 @@ class LLVMBackend:
     def _build_dispatcher(self, cs_base_field: str) -> None:
         off = self.rt.off
         text = MODULE_HEADER.format(triple=self.triple) + DISPATCHER.format(
-            rip=off["rip"], cs_base=off[cs_base_field], table=ENV_TABLE, mask=ENV_MASK)
+            rip=off["rip"], cs_base=off[cs_base_field], tbflags=off["tbflags"], table=ENV_TABLE, mask=ENV_MASK)
         self._add_module(text)
         self.dispatch_addr = self.engine.get_function_address("dbt_dispatch")
         self.env[3] = self.dispatch_addr
@@ -228,6 +239,9 @@ class LLVMBackend:
         def call(st, a0, a1, a2, a3):
             try:
                 return (fn(self.state, self.mem, *(a0, a1, a2, a3)[:nargs]) or 0) & ((1 << 64) - 1)
+            except self.rt.faults as e:      # a guest exception: the calling instruction faults
+                self._fault(e)
+                return 0
             except BaseException as e:
                 self._internal_error(e)
                 return 0
@@ -271,7 +285,7 @@ class LLVMBackend:
                 self._patch(slot, self.dispatch_addr)
                 self.waiting.setdefault(tkey, set()).add(slot)
             return
-        self._table_put(key[0], nu.addr)
+        self._table_put(_table_key(key), nu.addr)
         for slot, tkey in nu.slots:
             target = self.units.get(tkey)
             if target is not None:
@@ -288,7 +302,7 @@ class LLVMBackend:
         nu = self.units.pop(key, None)
         if nu is None:
             return
-        self._table_del(key[0])
+        self._table_del(_table_key(key))
         for slot in self.incoming.pop(key, ()):
             self._patch(slot, self.dispatch_addr)
             self.waiting.setdefault(key, set()).add(slot)

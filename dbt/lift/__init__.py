@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ir import Builder, Ty, Unit
 
+from dbt.cpumode import flat_mode
 from dbt.lift.context import PF, UD, InsnCtx, LiftError
 from dbt.state import LAYOUT
 
@@ -55,16 +56,20 @@ class Translation:
     insns: list = field(default_factory=list)  # (ip, Insn) per instruction, for logs
 
 
-def lift_block(decoder, fetch, mode: int, ip: int, cs_base: int, max_insns: int = 64,
+def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
                stop_at=frozenset()) -> Translation:
-    """Lifts the block starting at ``ip``. ``fetch(linear, n)`` returns up to n code bytes (fewer at the end of
-    executable memory) or raises FetchFault; ``stop_at`` holds IPs where a unit must end (breakpoints)."""
+    """Lifts the block starting at ``ip`` for ``cpu`` (a CpuMode, or 16/32/64 for the plain engine's modes).
+    ``fetch(linear, n)`` returns up to n code bytes (fewer at the end of executable memory) or raises FetchFault;
+    ``stop_at`` holds IPs where a unit must end (breakpoints)."""
     from dbt import lifters  # noqa: F401  (registers the instruction families)
 
+    if isinstance(cpu, int):
+        cpu = flat_mode(cpu)
+    mode = cpu.code
     unit = Unit(fields=LAYOUT.fields)
     b = Builder(unit)
     linear = (cs_base + ip) & 0xFFFFFFFFFFFFFFFF
-    unit.attrs.update(pc=linear, mode=mode)
+    unit.attrs.update(pc=linear, mode=mode, tbflags=cpu.flags)
     tr = Translation(unit, ip, linear, 0)
     cur = ip
     first_page = linear >> 12
@@ -82,7 +87,7 @@ def lift_block(decoder, fetch, mode: int, ip: int, cs_base: int, max_insns: int 
             if tr.ninsns:
                 break                            # end before it: the fault belongs to the next unit
             b.insn(cur, 1)
-            ctx = InsnCtx(b, mode, _FAKE_ONE, cur, cs_base)
+            ctx = InsnCtx(b, cpu, _FAKE_ONE, cur, cs_base)
             ctx.put("fault_addr", b.const(Ty.i64, lin))
             ctx.trap(PF, 0x10)                    # instruction fetch fault (error code: I/D bit)
             tr.ninsns = 1
@@ -96,7 +101,7 @@ def lift_block(decoder, fetch, mode: int, ip: int, cs_base: int, max_insns: int 
         b.insn(cur, insn.length)
         tr.insns.append((cur, insn))
         tr.ninsns += 1
-        ctx = InsnCtx(b, mode, insn, cur, cs_base)
+        ctx = InsnCtx(b, cpu, insn, cur, cs_base)
         fn = LIFTERS.get(insn.name) if insn.valid else None
         if insn.lock and (insn.name not in LOCKABLE or not insn.operands or insn.operands[0].kind != "mem"):
             fn = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ir import Builder, Ty
 
+from dbt.cpumode import CpuMode
 from dbt.lift.regs import REGS
 from dbt.state import LAYOUT, SEGMENTS
 
@@ -28,9 +29,10 @@ class LiftError(Exception):
 class InsnCtx:
     """What a lifter sees of one instruction. ``b`` is the IR builder of the unit being built."""
 
-    def __init__(self, b: Builder, mode: int, insn, ip: int, cs_base: int):
+    def __init__(self, b: Builder, cpu: CpuMode, insn, ip: int, cs_base: int):
         self.b = b
-        self.mode = mode
+        self.cpu = cpu
+        self.mode = mode = cpu.code         # the decoder mode: default operand/address size
         self.insn = insn
         self.ip = ip
         self.ip_mask = (1 << mode) - 1 if mode != 64 else (1 << 64) - 1
@@ -38,8 +40,8 @@ class InsnCtx:
         self.cs_base = cs_base
         self.pending: dict[str, int] = {}
         self.ended = False
-        self.addseg = mode == 16          # real mode: segment bases apply to every access
-        self.sp_ty = WIDTH_TY[mode]       # stack-pointer width (SS.B in real mode is 0)
+        self.addseg = cpu.addseg          # real and system modes: segment bases apply to every access
+        self.sp_ty = WIDTH_TY[cpu.stack]  # stack-pointer width (SS.B)
         self.ip_ty = WIDTH_TY[mode]
 
     # Guest state ------------------------------------------------------------------------------------------------
@@ -85,7 +87,7 @@ class InsnCtx:
         fty = LAYOUT.types[field]
         if field in SEGMENTS:
             self.put(field, v)
-            if self.mode == 16:
+            if self.cpu.real:
                 self.put(field + "_base", b.shl(b.zext(Ty.i64, v), b.const(Ty.i64, 4)))
             return
         if fty is ty:
@@ -146,7 +148,7 @@ class InsnCtx:
         accessed) in real mode, an access reaching past the 64 KiB segment limit raises #GP(0), or #SS(0) for SS
         (SDM Vol. 3 20.1.4; the 80286 raises interrupt 13 for both)."""
         b = self.b
-        if size and self.mode == 16:
+        if size and self.cpu.real:
             self.limit_check(seg, offset, size)
         a = self.resize(offset, Ty.i64)
         if self.addseg or seg in ("fs", "gs"):

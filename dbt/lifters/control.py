@@ -108,7 +108,7 @@ def _far_operands(ctx):
 
 
 def _load_cs(ctx, sel, off):
-    if ctx.mode != 16:
+    if not ctx.cpu.real:
         from dbt.lift.context import LiftError
         raise LiftError("far transfers outside real mode need descriptors (system mode)")
     ctx.set_reg("cs", sel)

@@ -31,7 +31,7 @@ X87 = (
 
 @lifter(*X87)
 def lift_esc(ctx):
-    if ctx.mode != 16:
+    if not ctx.cpu.real:
         ctx.trap(NM)
         return
     for op in ctx.insn.operands:

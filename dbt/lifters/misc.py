@@ -50,7 +50,7 @@ def _port(ctx, op) -> int:
 
 @lifter("IN")
 def lift_in(ctx):
-    if ctx.mode != 16:
+    if not ctx.cpu.real:
         ctx.trap(GP)
         return
     b = ctx.b
@@ -62,7 +62,7 @@ def lift_in(ctx):
 
 @lifter("OUT")
 def lift_out(ctx):
-    if ctx.mode != 16:
+    if not ctx.cpu.real:
         ctx.trap(GP)
         return
     b = ctx.b
@@ -89,7 +89,7 @@ def lift_bound(ctx):
 
 @lifter("INT1")
 def lift_int1(ctx):
-    if ctx.mode == 16:
+    if ctx.cpu.real:
         real_mode_int(ctx, DB)
     else:
         ctx.trap(DB)

@@ -60,7 +60,7 @@ def lift_popf(ctx):
     ty = _stack_ty(ctx)
     v = ctx.pop(ty)
     mask = POPF_MASK & ty.mask
-    if ctx.mode == 16:
+    if ctx.cpu.real:
         mask &= 0x0FFF if ty is Ty.i16 else mask    # real mode: IOPL/NT kept as 0 by the 286 model
     unpack_flags(ctx, v, mask)
 

@@ -99,7 +99,7 @@ def lift_string(ctx):
     kind, size = _NAMES[insn.name]
     if any(o.kind == "reg" and o.size >= 16 for o in insn.operands):
         raise LiftError(f"SSE form {insn.text} is not a string instruction")
-    if kind in ("INS", "OUTS") and ctx.mode != 16:
+    if kind in ("INS", "OUTS") and not ctx.cpu.real:
         ctx.trap(GP)                            # IOPL 0, CPL 3: I/O is privileged
         return
     rep = ctx.insn.rep

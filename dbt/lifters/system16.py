@@ -48,7 +48,7 @@ def real_mode_int(ctx, vector: int) -> None:
 
 
 def _interrupt(ctx, vector: int) -> None:
-    if ctx.mode == 16:
+    if ctx.cpu.real:
         real_mode_int(ctx, vector)
     else:
         ctx.trap(vector)
@@ -69,7 +69,7 @@ def lift_into(ctx):
     if ctx.mode == 64:
         raise LiftError("INTO is invalid in 64-bit mode")
     of = ctx.flag("of")
-    if ctx.mode == 16:
+    if ctx.cpu.real:
         ctx.jump_if(ctx.b.not_(of), ctx.ip_value(ctx.next_ip))
         real_mode_int(ctx, OF)
     else:
@@ -83,7 +83,7 @@ def lift_iret(ctx):
     ip = ctx.pop(ty)
     cs = ctx.resize(ctx.pop(ty), Ty.i16)
     fl = ctx.pop(ty)
-    if ctx.mode == 16:
+    if ctx.cpu.real:
         if ty is Ty.i16:
             mask = POPF_MASK & 0x0FFF          # the real-mode model keeps IOPL/NT at 0 (see stack.POPF)
         else:
@@ -120,7 +120,7 @@ def lift_lds(ctx):
 
 @lifter("CLI", "STI")
 def lift_cli(ctx):
-    if ctx.mode != 16:
+    if not ctx.cpu.real:
         ctx.trap(GP)                           # CPL 3 > IOPL 0
         return
     b = ctx.b

@@ -6,9 +6,10 @@ import random
 
 import pytest
 
-from backends.interp import InterpBackend, RuntimeInfo
+from backends.interp import InterpBackend
 from dbt import state as S
-from dbt.memory import CodeWrite, Memory, MemoryFault
+from dbt.engine import runtime_info
+from dbt.memory import Memory
 from dbt.state import LAYOUT, CpuState
 from ir import OP, Builder, Shape, Ty, Unit, verify
 
@@ -56,12 +57,7 @@ def values(ty, rng, k=6):
 
 
 def rt():
-    off = {n: LAYOUT.offset(n) for n in ("rip", "cs_base", "exit_reason", "exc_vector", "exc_error",
-                                         "fault_addr", "budget")}
-    reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
-               "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
-    helpers = {"twice_plus": lambda state, memory, a, b: 2 * a + b}
-    return RuntimeInfo(off, reasons, helpers, (MemoryFault, CodeWrite), LAYOUT.size)
+    return runtime_info({"twice_plus": lambda state, memory, a, b: 2 * a + b})
 
 
 @pytest.fixture(scope="module", params=["interp", "llvm"])
