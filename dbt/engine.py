@@ -50,6 +50,7 @@ class Block:
     valid: bool = True
     optimized: bool = False
     single: bool = False            # a one-instruction unit: interpreted only, never compiled
+    frames: tuple = ()              # code_page() of each page in ``pages`` when translated (system MMU: frames)
 
 
 @dataclass
@@ -83,7 +84,8 @@ def runtime_info(helpers: dict) -> RuntimeInfo:
 
 class Engine:
     def __init__(self, mode: int, backend: str = "auto", hot_threshold: int = 50, optimize: bool = True,
-                 max_block_insns: int = 64, llvm_opt: int | None = None, memory: Memory | None = None):
+                 max_block_insns: int = 64, llvm_opt: int | None = None, memory: Memory | None = None,
+                 helpers: dict | None = None):
         if mode not in (16, 32, 64):
             raise ValueError(f"mode must be 16, 32 or 64, not {mode!r}")
         if backend not in ("auto", "interp", "llvm"):
@@ -119,6 +121,9 @@ class Engine:
         self.helpers = {}
         from dbt import helpers as _helpers
         _helpers.install(self)
+        self.helpers.update(helpers or {})
+        self.retired: dict[tuple, list] = {}     # translations set aside by remap_code(), reusable if frames match
+        self.code_linear: set = set()            # linear pages translations were made from
         self.rt = runtime_info(self.helpers)
         self.interp = InterpBackend(self.rt)
         self.native = None
@@ -158,9 +163,9 @@ class Engine:
     def _fetch(self, linear: int, n: int) -> bytes:
         try:
             return self.mem.fetch(linear, n)
-        except MemoryFault:
+        except MemoryFault as e:
             from dbt.lift import FetchFault
-            raise FetchFault(linear) from None
+            raise FetchFault(linear, self.mem.fetch_error(e)) from None
 
     def translate(self, ip: int, single: bool = False) -> Block:
         st = self.stats
@@ -177,6 +182,8 @@ class Engine:
         st.insns_translated += tr.ninsns
         key = self._key(ip)
         blk = Block(key, ip, tr.ninsns, tr.pages, [i for i, _ in tr.insns] or [ip], tr.unit, single=single)
+        blk.frames = tuple(self.mem.code_page(p) for p in sorted(tr.pages))
+        self.code_linear.update(tr.pages)
         for cur, insn in tr.insns:
             self.mem.mark_code(self.state["cs_base"] + cur, insn.length)
         for p in tr.pages:
@@ -213,8 +220,33 @@ class Engine:
         key = self._key(ip)
         blk = self.cache.get(key)
         if blk is None:
-            blk = self.cache[key] = self.translate(ip)
+            blk = self._reuse(key)
+            if blk is None:
+                blk = self.translate(ip)
+            self.cache[key] = blk
         return blk
+
+    def _reuse(self, key) -> Block | None:
+        """A translation set aside by remap_code() whose pages still map to the frames it was made from."""
+        for blk in self.retired.pop(key, ()):
+            if blk.valid and blk.frames == tuple(self.mem.code_page(p) for p in sorted(blk.pages)):
+                if blk.native is not None:
+                    self.native.reinstall(blk)
+                return blk
+        return None
+
+    def remap_code(self, linear: int | None = None) -> None:
+        """The linear-to-physical mapping changed (CR3 write, paging switched, INVLPG of ``linear``): translations
+        are found by linear pc, so set them all aside; each is reused on its next lookup if its frames match."""
+        if linear is not None and (linear & self.mem.addr_mask) >> 12 not in self.code_linear:
+            return
+        for key, blk in self.cache.items():
+            self.retired.setdefault(key, []).append(blk)
+        self.cache.clear()
+        self.single.clear()
+        self.code_linear.clear()
+        if self.native is not None:
+            self.native.reset_dispatch()
 
     def invalidate_page(self, page: int) -> None:
         for blk in self.page_blocks.pop(page, ()):

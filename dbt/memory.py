@@ -44,6 +44,11 @@ class MemoryFault(Exception):
         kind = "fetch" if fetch else "write" if write else "read"
         super().__init__(f"guest {kind} at {address:#x}: {'protection' if present else 'unmapped'}")
 
+    def with_error(self, error: int) -> MemoryFault:
+        """Sets the #PF error code (the system MMU computes it from the page walk)."""
+        self.error = error
+        return self
+
 
 class CodeWrite(Exception):
     """A store would modify bytes that translated code was made from: the engine must invalidate and re-run."""
@@ -166,6 +171,10 @@ class Memory:
             stop = min(end, (page + 1) * PAGE)
             m[a - page * PAGE:stop - page * PAGE] = b"\1" * (stop - a)
             a = stop
+
+    def fetch_error(self, fault: MemoryFault) -> int:
+        """The #PF error code of a refused instruction fetch (flat user modes: I/D set, as with NX)."""
+        return PF_FETCH
 
     def code_page(self, page: int) -> int:
         """The page number under which code tracking records linear ``page`` (the system MMU: its frame)."""

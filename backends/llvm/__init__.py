@@ -315,6 +315,20 @@ class LLVMBackend:
                     if not edges:
                         del table[tkey]
 
+    def reset_dispatch(self) -> None:
+        """Forgets every installed unit (dispatch table and chains); compiled code stays, for ``reinstall``."""
+        for nu in self.units.values():
+            for slot, _ in nu.slots:
+                self._patch(slot, self.dispatch_addr)
+        self.units.clear()
+        self.waiting.clear()
+        self.incoming.clear()
+        ctypes.memset(self.table, 0xFF, ctypes.sizeof(self.table))
+        self._table_used = 0
+
+    def reinstall(self, blk) -> None:
+        self._install(blk.key, blk.native)
+
     @staticmethod
     def _patch(slot: int, addr: int) -> None:
         ctypes.c_uint64.from_address(slot).value = addr

@@ -525,7 +525,8 @@ def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int) -> tuple[
     g = UnitCodegen(unit, name, lay, ip, ninsns)
     g.consts = {o.dst: o.imm for o in unit.ops if o.op is OP.const}
     # A unit that loads CS (far transfers) changes the code segment: its exits cannot be chained by IP.
-    g.nochain = any(o.op is OP.put and o.imm in lay.no_chain_offsets for o in unit.ops)
+    g.nochain = unit.attrs.get("nochain", False) or any(o.op is OP.put and o.imm in lay.no_chain_offsets
+                                                         for o in unit.ops)
     return g.gen() + "\n", g.chain_slots
 
 

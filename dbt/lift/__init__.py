@@ -41,7 +41,11 @@ def lifter(*names: str):
 
 
 class FetchFault(Exception):
-    """Code bytes at this address cannot be fetched (unmapped or not executable)."""
+    """Code bytes at this address cannot be fetched (unmapped or not executable); ``error``: the #PF error code."""
+
+    def __init__(self, linear: int, error: int = 0x10):
+        super().__init__(f"cannot fetch code at {linear:#x}")
+        self.linear, self.error = linear, error
 
 
 @dataclass
@@ -76,10 +80,12 @@ def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
     ip_mask = (1 << mode) - 1
     while True:
         lin = (cs_base + cur) & (0xFFFFFFFF if mode != 64 else 0xFFFFFFFFFFFFFFFF)
+        fetch_error = 0x10
         try:
             window = fetch(lin, 15)
-        except FetchFault:
+        except FetchFault as e:
             window = b""
+            fetch_error = e.error
         insn = decoder.decode(window) if window else None
         if insn is not None and insn.valid and insn.length > len(window):
             insn = None                          # the instruction runs into unfetchable memory
@@ -89,7 +95,7 @@ def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
             b.insn(cur, 1)
             ctx = InsnCtx(b, cpu, _FAKE_ONE, cur, cs_base)
             ctx.put("fault_addr", b.const(Ty.i64, lin))
-            ctx.trap(PF, 0x10)                    # instruction fetch fault (error code: I/D bit)
+            ctx.trap(PF, fetch_error)             # instruction fetch fault
             tr.ninsns = 1
             tr.pages.add(lin >> 12)
             break
@@ -118,6 +124,11 @@ def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
         if ctx.ended:
             break
         cur = ctx.next_ip
+        if ctx.end_after:
+            # The instruction may have changed the mode (MOV SS): leave through the dispatcher.
+            unit.attrs["nochain"] = 1
+            b.exit(b.const(Ty.i64, cur & ip_mask))
+            break
         if tr.ninsns >= max_insns or cur in stop_at:
             b.exit(b.const(Ty.i64, cur & ip_mask))
             break

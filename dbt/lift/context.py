@@ -40,6 +40,7 @@ class InsnCtx:
         self.cs_base = cs_base
         self.pending: dict[str, int] = {}
         self.ended = False
+        self.end_after = False            # the instruction may change the mode: the unit ends after it
         self.addseg = cpu.addseg          # real and system modes: segment bases apply to every access
         self.sp_ty = WIDTH_TY[cpu.stack]  # stack-pointer width (SS.B)
         self.ip_ty = WIDTH_TY[mode]
@@ -86,6 +87,14 @@ class InsnCtx:
             raise LiftError(f"{name} is {ty}, written with {b.type_of(v)}")
         fty = LAYOUT.types[field]
         if field in SEGMENTS:
+            if self.cpu.system and not self.cpu.real:
+                # Protected mode: the descriptor load and its checks are a helper (it may fault; it writes the
+                # selector and the hidden part itself). A new SS may change the stack size: the unit ends.
+                b.call("load_seg", (b.const(Ty.i32, SEGMENTS.index(field)), b.zext(Ty.i32, v)))
+                if field == "ss":
+                    b.call("after_ss", (b.const(Ty.i32, (self.cs_base + self.next_ip) & 0xFFFFFFFF),))
+                    self.end_after = True
+                return
             self.put(field, v)
             if self.cpu.real:
                 self.put(field + "_base", b.shl(b.zext(Ty.i64, v), b.const(Ty.i64, 4)))
@@ -281,6 +290,14 @@ class InsnCtx:
     def trap_if(self, cond: int, vector: int, err: int = 0) -> None:
         """Raises the exception when cond; must come before the instruction writes any state."""
         self.b.trapif(vector, cond, self.b.const(Ty.i32, err))
+
+    def jump_mode_change(self) -> None:
+        """Ends the unit after a helper that changed CS:EIP and possibly the mode: continue at the state's rip,
+        through the dispatcher (the unit is never chained, so the next unit is looked up in the new mode)."""
+        self.flush()
+        self.b.unit.attrs["nochain"] = 1
+        self.b.exit(self.b.get(Ty.i64, LAYOUT.offset("rip")))
+        self.ended = True
 
     def halt(self) -> None:
         self.flush()

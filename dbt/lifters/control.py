@@ -39,13 +39,25 @@ def lift_jcc(ctx):
     ctx.jump(ctx.ip_value(ctx.next_ip))
 
 
+def _far_indirect(ctx) -> bool:
+    """FF /3 and FF /5 (CALL/JMP m16:16/32): Capstone names them CALL/JMP in 32-bit mode."""
+    insn = ctx.insn
+    return insn.opcode[:1] == b"\xff" and (insn.modrm >> 3) & 7 in (3, 5)
+
+
 @lifter("JMP")
 def lift_jmp(ctx):
+    if _far_indirect(ctx):
+        lift_ljmp(ctx)
+        return
     ctx.jump(_near_target(ctx))
 
 
 @lifter("CALL")
 def lift_call(ctx):
+    if _far_indirect(ctx):
+        lift_lcall(ctx)
+        return
     target = _near_target(ctx)
     ty = _branch_ty(ctx)
     ctx.push(ctx.const(ty, ctx.next_ip))
@@ -115,11 +127,24 @@ def _load_cs(ctx, sel, off):
     ctx.jump(off)
 
 
+def _protected(ctx) -> bool:
+    return ctx.cpu.system and not ctx.cpu.real
+
+
+def _size(ctx):
+    return ctx.const(Ty.i32, ctx.insn.opsize)
+
+
 @lifter("LJMP")
 def lift_ljmp(ctx):
     far = _far_operands(ctx)
     if far is None:
         ctx.trap(UD)
+        return
+    if _protected(ctx):
+        sel, off = far
+        ctx.b.call("far_jmp", (sel, ctx.resize(off, Ty.i32), _size(ctx)))
+        ctx.jump_mode_change()
         return
     _load_cs(ctx, *far)
 
@@ -130,6 +155,11 @@ def lift_lcall(ctx):
     if far is None:
         ctx.trap(UD)
         return
+    if _protected(ctx):
+        sel, off = far
+        ctx.b.call("far_call", (sel, ctx.resize(off, Ty.i32), _size(ctx), ctx.const(Ty.i32, ctx.next_ip)))
+        ctx.jump_mode_change()
+        return
     oty = TY_BY_SIZE[ctx.insn.opsize]
     ctx.push(ctx.resize(ctx.reg("cs"), oty))
     ctx.push(ctx.const(oty, ctx.next_ip))
@@ -139,6 +169,11 @@ def lift_lcall(ctx):
 @lifter("RETF")
 def lift_retf(ctx):
     b = ctx.b
+    if _protected(ctx):
+        ops = ctx.insn.operands
+        b.call("far_ret", (_size(ctx), ctx.const(Ty.i32, ops[0].imm & 0xFFFF if ops else 0)))
+        ctx.jump_mode_change()
+        return
     oty = TY_BY_SIZE[ctx.insn.opsize]
     off = ctx.pop(oty)
     sel = ctx.resize(ctx.pop(oty), Ty.i16)

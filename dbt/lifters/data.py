@@ -10,7 +10,11 @@ from dbt.lift.context import UD
 
 @lifter("MOV", "MOVABS")
 def lift_mov(ctx):
-    dst = ctx.insn.operands[0]
+    dst, src = ctx.insn.operands
+    if (dst.kind == "reg" and dst.reg[:2] in ("cr", "dr")) or (src.kind == "reg" and src.reg[:2] in ("cr", "dr")):
+        from dbt.lifters.system import lift_mov_cr
+        lift_mov_cr(ctx)
+        return
     if dst.kind == "reg" and dst.reg == "cs":
         ctx.trap(UD)                          # MOV CS, r/m is invalid (SDM: #UD)
         return

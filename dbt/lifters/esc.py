@@ -14,7 +14,7 @@ Encodings of D8-DF that Capstone does not decode (e.g. D9 D1, DB E5) get the dri
 from __future__ import annotations
 
 from dbt.lift import lifter
-from dbt.lift.context import NM
+from dbt.lift.context import NM, UD
 
 X87 = (
     "F2XM1", "FABS", "FADD", "FBLD", "FBSTP", "FCHS", "FCMOVB", "FCMOVBE", "FCMOVE", "FCMOVNB", "FCMOVNBE",
@@ -31,6 +31,11 @@ X87 = (
 
 @lifter(*X87)
 def lift_esc(ctx):
+    if ctx.cpu.system and not ctx.cpu.real:
+        from dbt.lifters.system import lift_fpu_control
+        if not lift_fpu_control(ctx):
+            ctx.trap(UD)                        # no x87 arithmetic in the system VM's CPU model
+        return
     if not ctx.cpu.real:
         ctx.trap(NM)
         return

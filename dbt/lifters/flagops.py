@@ -9,6 +9,7 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift import lifter
+from dbt.lift.context import GP
 from dbt.state import FLAG_BITS, ARITH_FLAGS_MASK
 
 
@@ -61,4 +62,7 @@ def lift_sahf(ctx):
 
 @lifter("HLT")
 def lift_hlt(ctx):
+    if ctx.cpu.system and not ctx.cpu.real and ctx.cpu.cpl:
+        ctx.trap(GP)                            # privileged
+        return
     ctx.halt()

@@ -16,7 +16,7 @@ from ir import Ty
 
 from dbt.lift import lifter
 from dbt.lift.context import BR, DB, GP, TY_BY_SIZE, LiftError
-from dbt.lifters.system16 import real_mode_int
+from dbt.lifters.system16 import real_mode_int, soft_int
 
 _BX = {2: "bx", 4: "ebx", 8: "rbx"}
 
@@ -38,7 +38,9 @@ def lift_xlatb(ctx):
 
 @lifter("WAIT")
 def lift_wait(ctx):
-    pass
+    if ctx.cpu.system and not ctx.cpu.real:
+        from dbt.lifters.system import lift_fwait
+        lift_fwait(ctx)
 
 
 def _port(ctx, op) -> int:
@@ -50,7 +52,7 @@ def _port(ctx, op) -> int:
 
 @lifter("IN")
 def lift_in(ctx):
-    if not ctx.cpu.real:
+    if not (ctx.cpu.real or ctx.cpu.system):
         ctx.trap(GP)
         return
     b = ctx.b
@@ -62,7 +64,7 @@ def lift_in(ctx):
 
 @lifter("OUT")
 def lift_out(ctx):
-    if not ctx.cpu.real:
+    if not (ctx.cpu.real or ctx.cpu.system):
         ctx.trap(GP)
         return
     b = ctx.b
@@ -91,5 +93,7 @@ def lift_bound(ctx):
 def lift_int1(ctx):
     if ctx.cpu.real:
         real_mode_int(ctx, DB)
+    elif ctx.cpu.system:
+        soft_int(ctx, DB)
     else:
         ctx.trap(DB)

@@ -59,6 +59,10 @@ POPF_MASK = 0x3F7FD5 & ~0x30000 & ~0x180000
 def lift_popf(ctx):
     ty = _stack_ty(ctx)
     v = ctx.pop(ty)
+    if ctx.cpu.system:
+        # CPL/IOPL rules for IF and IOPL, and a prompt exit when IF opens with an interrupt waiting: a helper.
+        ctx.b.call("popf", (ctx.resize(v, Ty.i32), ctx.const(Ty.i32, ty.bits // 8)))
+        return
     mask = POPF_MASK & ty.mask
     if ctx.cpu.real:
         mask &= 0x0FFF if ty is Ty.i16 else mask    # real mode: IOPL/NT kept as 0 by the 286 model

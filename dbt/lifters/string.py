@@ -99,8 +99,9 @@ def lift_string(ctx):
     kind, size = _NAMES[insn.name]
     if any(o.kind == "reg" and o.size >= 16 for o in insn.operands):
         raise LiftError(f"SSE form {insn.text} is not a string instruction")
-    if kind in ("INS", "OUTS") and not ctx.cpu.real:
-        ctx.trap(GP)                            # IOPL 0, CPL 3: I/O is privileged
+    if kind in ("INS", "OUTS") and not (ctx.cpu.real or ctx.cpu.system):
+        ctx.trap(GP)                            # IOPL 0, CPL 3: I/O is privileged (the system VM's port helpers
+        #                                         check IOPL and the TSS I/O bitmap themselves)
         return
     rep = ctx.insn.rep
     if not rep:

@@ -47,9 +47,18 @@ def real_mode_int(ctx, vector: int) -> None:
     ctx.jump(new_ip)
 
 
+def soft_int(ctx, vector: int) -> None:
+    """System VM, protected mode: INT n through the IDT (a helper: gate checks, stack switch); ends the unit."""
+    ctx.flush()
+    ctx.b.call("int_soft", (ctx.const(Ty.i32, vector), ctx.const(Ty.i32, ctx.next_ip)))
+    ctx.jump_mode_change()
+
+
 def _interrupt(ctx, vector: int) -> None:
     if ctx.cpu.real:
         real_mode_int(ctx, vector)
+    elif ctx.cpu.system:
+        soft_int(ctx, vector)
     else:
         ctx.trap(vector)
 
@@ -69,9 +78,9 @@ def lift_into(ctx):
     if ctx.mode == 64:
         raise LiftError("INTO is invalid in 64-bit mode")
     of = ctx.flag("of")
-    if ctx.cpu.real:
+    if ctx.cpu.real or ctx.cpu.system:
         ctx.jump_if(ctx.b.not_(of), ctx.ip_value(ctx.next_ip))
-        real_mode_int(ctx, OF)
+        _interrupt(ctx, OF)
     else:
         ctx.trap_if(of, OF)
 
@@ -80,6 +89,10 @@ def lift_into(ctx):
 def lift_iret(ctx):
     b = ctx.b
     ty = {"IRET": Ty.i16, "IRETD": Ty.i32, "IRETQ": Ty.i64}[ctx.insn.name]
+    if ctx.cpu.system and not ctx.cpu.real:
+        b.call("iret", (ctx.const(Ty.i32, ty.bits // 8),))
+        ctx.jump_mode_change()
+        return
     ip = ctx.pop(ty)
     cs = ctx.resize(ctx.pop(ty), Ty.i16)
     fl = ctx.pop(ty)
@@ -120,6 +133,15 @@ def lift_lds(ctx):
 
 @lifter("CLI", "STI")
 def lift_cli(ctx):
+    if ctx.cpu.system:
+        # IOPL check, and after STI the interrupt shadow and a prompt exit if an interrupt waits (helpers).
+        ctx.flush()
+        if ctx.insn.name == "CLI":
+            ctx.b.call("cli", ())
+        else:
+            ctx.b.call("sti", (ctx.const(Ty.i32, (ctx.cs_base + ctx.next_ip) & 0xFFFFFFFF),))
+            ctx.jump(ctx.ip_value(ctx.next_ip))
+        return
     if not ctx.cpu.real:
         ctx.trap(GP)                           # CPL 3 > IOPL 0
         return
@@ -142,6 +164,8 @@ def lift_cpuid(ctx):
 def lift_rdtsc(ctx):
     b = ctx.b
     ctx.flush()
+    if ctx.cpu.system:
+        b.call("rdtsc_check", ())                 # CR4.TSD
     tsc = b.call("rdtsc", (), Ty.i64)
     ctx.set_reg("eax", b.trunc(Ty.i32, tsc))
     ctx.set_reg("edx", b.trunc(Ty.i32, b.lshr(tsc, b.const(Ty.i64, 32))))

@@ -1,0 +1,224 @@
+"""Interrupt and exception delivery, and IRET, for the system CPU (SDM Vol. 3 chapter 6; Vol. 2 INT n, IRET).
+
+Protected mode: the vector selects an IDT gate (interrupt gate: IF cleared; trap gate: IF kept; 16- or 32-bit).
+A software INT n checks gate DPL >= CPL; a gate to a more privileged non-conforming code segment switches to the
+stack for the new CPL from the TSS and pushes the old SS:ESP first; then EFLAGS, CS, EIP and, for vectors 8, 10-14
+and 17, the error code. TF, NT, RF and VM are cleared. The error code of a fault met during delivery has EXT set
+when an external event was being delivered, and IDT set (bit 1) when it names a gate.
+
+A fault during delivery of a first exception is delivered instead, unless the pair is contributory/contributory or
+page-fault/(contributory or page fault): then #DF(0); a fault while delivering #DF is a triple fault (SDM Vol. 3
+table 6-5). Real mode uses the IVT (the engine's real-mode delivery).
+
+IRET returns to the same or an outer privilege (popping SS:ESP), with the flag rules of CPL and IOPL; it nulls the
+data segment registers the outer level may not use. Task returns (NT = 1) and returns to virtual-8086 mode raise
+``Unsupported``.
+"""
+
+from __future__ import annotations
+
+from dbt.memory import CpuException, MemoryFault
+from dbt.system.segments import ATTR_DB, GP, NP, TS, Descriptor
+from dbt.system.stack import GuestStack, current_stack
+
+ERROR_CODE_VECTORS = frozenset((8, 10, 11, 12, 13, 14, 17))
+CONTRIBUTORY = frozenset((0, 10, 11, 12, 13))
+DF, PF = 8, 14
+IF, TF, NT, RF, VM = 1 << 9, 1 << 8, 1 << 14, 1 << 16, 1 << 17
+IRET_FLAGS = 0x254DD5          # CF PF AF ZF SF TF DF OF NT RF AC ID; IF and IOPL by privilege
+
+
+def deliver_exception(cpu, vector: int, error: int, pc: int) -> None:
+    """An exception raised by the instruction at ``pc`` (its state is as before it)."""
+    st = cpu.state
+    if vector == PF:
+        st["cr2"] = st["fault_addr"]
+    if not cpu.protected:
+        cpu.engine._deliver_real_mode(vector, pc)
+        return
+    _deliver_checked(cpu, vector, error if vector in ERROR_CODE_VECTORS else None, pc, soft=False, ext=0)
+
+
+def deliver_external(cpu, vector: int) -> None:
+    """A hardware interrupt (INTR acknowledged with ``vector``) taken between instructions."""
+    st = cpu.state
+    if not cpu.protected:
+        cpu.engine._deliver_real_mode(vector, st["rip"])
+        return
+    _deliver_checked(cpu, vector, None, st["rip"], soft=False, ext=1)
+
+
+def _deliver_checked(cpu, vector, error, ret_ip, soft, ext) -> None:
+    from dbt.system.cpu import TripleFault
+    first = vector
+    while True:
+        try:
+            _deliver(cpu, vector, error, ret_ip, soft, ext)
+            return
+        except (CpuException, MemoryFault) as e:
+            second = e.vector
+            if second == PF:
+                cpu.state["cr2"] = e.address
+            if first == DF:
+                raise TripleFault(f"triple fault: exception {second} (error {e.error:#x}) while delivering a "
+                                  f"double fault") from None
+            if (first in CONTRIBUTORY and second in CONTRIBUTORY) or (first == PF and (second in CONTRIBUTORY
+                                                                                        or second == PF)):
+                vector, error = DF, 0
+            else:
+                vector, error = second, (e.error if second in ERROR_CODE_VECTORS else None)
+            first, soft = vector, False
+
+
+def _deliver(cpu, vector: int, error, ret_ip: int, soft: bool, ext: int) -> None:
+    from dbt.system.cpu import Unsupported
+    st, mem, segs = cpu.state, cpu.mem, cpu.segs
+    gate_err = vector * 8 + 2 + ext
+    if vector * 8 + 7 > st["idt_limit"]:
+        raise CpuException(GP, gate_err)
+    addr = (st["idt_base"] + vector * 8) & 0xFFFFFFFF
+    g = Descriptor(mem.load_priv(addr, 4), mem.load_priv(addr + 4, 4))
+    if not g.system or g.type not in (5, 6, 7, 0xE, 0xF):
+        raise CpuException(GP, gate_err)
+    cpl = cpu.cpl
+    if soft and g.dpl < cpl:
+        raise CpuException(GP, gate_err)
+    if not g.present:
+        raise CpuException(NP, gate_err)
+    if g.type == 5:
+        raise Unsupported(f"task gate in IDT vector {vector} (hardware task switching)")
+    gate32 = bool(g.type & 8)
+    sel = g.gate_selector
+    offset = g.gate_offset if gate32 else g.lo & 0xFFFF
+    if not sel & 0xFFFC:
+        raise CpuException(GP, ext)
+    d, daddr = segs.table_entry(sel, GP, ext)
+    if not d.code or d.dpl > cpl:
+        raise CpuException(GP, (sel & 0xFFFC) | ext)
+    if not d.present:
+        raise CpuException(NP, (sel & 0xFFFC) | ext)
+    size = 4 if gate32 else 2
+    flags = st.pack_flags()
+    if not d.conforming and d.dpl < cpl:
+        new_cpl = d.dpl
+        new_ss, new_esp = _tss_stack(cpu, new_cpl, ext)
+        ssd, ssaddr = segs.check_stack(new_ss, new_cpl, TS, ext)
+        stk = GuestStack(mem, ssd.base, new_esp, bool(ssd.attr & ATTR_DB), new_cpl == 3)
+        stk.push(st["ss"], size)
+        stk.push(st["rsp"], size)
+    else:
+        new_cpl, ssd = cpl, None
+        stk = current_stack(cpu)
+    stk.push(flags, size)
+    stk.push(st["cs"], size)
+    stk.push(ret_ip, size)
+    if error is not None:
+        stk.push(error, size)
+    # commit
+    if ssd is not None:
+        segs.set_accessed(ssd, ssaddr)
+        segs.set_cache("ss", new_ss, ssd)
+    st["rsp"] = stk.new_esp
+    segs.set_accessed(d, daddr)
+    segs.set_cache("cs", (sel & 0xFFFC) | new_cpl, d)
+    st["rip"] = offset
+    clear = TF | NT | RF | VM | (IF if g.type in (6, 0xE) else 0)
+    st["eflags"] = st["eflags"] & ~clear
+    cpu.update_mode(new_cpl)
+
+
+def _tss_stack(cpu, cpl: int, ext: int) -> tuple[int, int]:
+    """(SS, ESP) for privilege ``cpl`` from the current TSS (32-bit: ESPn at 4+8n; 16-bit: SPn at 2+4n)."""
+    st, mem = cpu.state, cpu.mem
+    tss32 = st["tr_attr"] & 0xF in (9, 0xB)
+    at = 4 + 8 * cpl if tss32 else 2 + 4 * cpl
+    width = 4 if tss32 else 2
+    if at + 2 * width - 1 > st["tr_limit"]:
+        raise CpuException(TS, (st["tr"] & 0xFFFC) | ext)
+    esp = mem.load_priv(st["tr_base"] + at, width)
+    ss = mem.load_priv(st["tr_base"] + at + width, 2)
+    return ss, esp
+
+
+def interrupt_soft(cpu, vector: int, next_ip: int) -> int:
+    """INT n / INT3 / INTO in protected mode (the gate's DPL is checked against CPL)."""
+    if not cpu.protected:
+        cpu.engine._deliver_real_mode(vector, next_ip)
+        return 0
+    _deliver(cpu, vector, None, next_ip, soft=True, ext=0)
+    return 0
+
+
+def iret(cpu, size: int) -> int:
+    from dbt.system.cpu import Unsupported
+    st = cpu.state
+    if not cpu.protected:
+        raise Unsupported("IRET helper called in real mode (lifted inline there)")
+    if st["eflags"] & NT:
+        raise Unsupported("IRET with EFLAGS.NT set (return from a nested task)")
+    stk = current_stack(cpu)
+    eip = stk.pop(size)
+    sel = stk.pop(size) & 0xFFFF
+    flags = stk.pop(size)
+    if size == 4 and flags & VM and cpu.cpl == 0:
+        raise Unsupported("IRET to virtual-8086 mode")
+    old_cpl = cpu.cpl
+    mask = IRET_FLAGS
+    if old_cpl <= (st["eflags"] >> 12) & 3:
+        mask |= IF
+    if old_cpl == 0:
+        mask |= 3 << 12
+    if size == 2:
+        mask &= 0xFFFF
+    return_far(cpu, sel, eip, stk, size, 0, lambda: st.unpack_flags((st.pack_flags() & ~mask) | (flags & mask)))
+    cpu.irq_check()
+    return 0
+
+
+def return_far(cpu, sel: int, eip: int, stk: GuestStack, size: int, imm: int, commit_flags=None) -> None:
+    """The privilege checks and commit shared by RETF and IRET (SDM RET: "return to same/outer privilege")."""
+    st, segs = cpu.state, cpu.segs
+    cpl, rpl = cpu.cpl, sel & 3
+    if not sel & 0xFFFC:
+        raise CpuException(GP, 0)
+    d, daddr = segs.table_entry(sel)
+    if not d.code or rpl < cpl:
+        raise CpuException(GP, sel & 0xFFFC)
+    if (d.conforming and d.dpl > rpl) or (not d.conforming and d.dpl != rpl):
+        raise CpuException(GP, sel & 0xFFFC)
+    if not d.present:
+        raise CpuException(NP, sel & 0xFFFC)
+    stk.skip(imm)
+    if size == 2:
+        eip &= 0xFFFF
+    if rpl > cpl:
+        new_esp = stk.pop(size)
+        new_ss = stk.pop(size) & 0xFFFF
+        ssd, ssaddr = segs.check_stack(new_ss, rpl, GP)
+        if commit_flags:
+            commit_flags()
+        segs.set_accessed(d, daddr)
+        segs.set_cache("cs", sel, d)
+        segs.set_accessed(ssd, ssaddr)
+        segs.set_cache("ss", new_ss, ssd)
+        new_esp += imm
+        if ssd.attr & ATTR_DB:
+            st["rsp"] = new_esp & 0xFFFFFFFF
+        else:
+            st["rsp"] = (st["rsp"] & ~0xFFFF) | (new_esp & 0xFFFF)
+        st["rip"] = eip
+        segs.null_outer_data(rpl)
+        cpu.update_mode(rpl)
+    else:
+        if commit_flags:
+            commit_flags()
+        segs.set_accessed(d, daddr)
+        segs.set_cache("cs", sel, d)
+        st["rsp"] = stk.new_esp
+        st["rip"] = eip
+        cpu.update_mode(cpl)
+
+
+def helpers(cpu) -> dict:
+    return {"int_soft": lambda vector, next_ip: interrupt_soft(cpu, vector, next_ip),
+            "iret": lambda size: iret(cpu, size)}
