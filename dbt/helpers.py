@@ -63,7 +63,7 @@ def install(engine) -> None:
     """Registers the helpers an engine's translated code may call."""
     def rdtsc(state, memory):
         # Virtual time: a counter derived from retired instructions, so runs are deterministic.
-        return engine.stats.insns_executed * 4 + state["tsc"]
+        return (engine.icount() * 4 + state["tsc"]) & ((1 << 64) - 1)
     engine.helpers["cpuid"] = _cpuid_helper
     engine.helpers["rdtsc"] = rdtsc
     engine.helpers["port_in"] = _port_in
