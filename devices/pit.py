@@ -4,11 +4,13 @@ Three counters. Channel 0's OUT drives IRQ 0 (an ``IrqLine``; the 8259 latches e
 legacy DRAM refresh timer (its OUT is not wired), channel 2's GATE and OUT belong to port 0x61 (``devices.portb``).
 
 Time comes only from the injected clock: the counters are functions of the input-clock tick count
-``ticks = now_ns * 1193182 // 10**9`` (truncated: a tick happens at the first whole nanosecond at or after its exact
-time). Nothing runs between accesses: every register access first brings the counters up to ``clock.now_ns()``, and
-the machine calls ``update(now_ns)`` when virtual time reaches ``deadline_ns()``, the time of the next rising edge of an
-OUT that drives a line. Several edges that pass between two updates reach the line as one pulse (as the 8259's single
-IRR latch would merge them); ``channel.edges`` counts them all.
+``ticks = now_ns * 1193182 // 10**9`` (1193182 Hz, the rate PC software assumes; the crystal's 105/88 MHz is
+1193181.8 Hz). The division truncates: tick k happens at the first whole nanosecond at or after its exact time.
+Nothing runs between accesses: every register access first brings the counters up to ``clock.now_ns()``, and the
+machine calls ``update(now_ns)`` when virtual time reaches ``deadline_ns()``, the time of the next rising edge of an
+OUT that drives a line (a deadline at or before now means edges are waiting: update at once). Several edges that pass
+between two updates reach the line as one pulse (as the 8259's single IRR latch would merge them); ``channel.edges``
+counts them all.
 
 Modelled: modes 0-5, lobyte / hibyte / lobyte-then-hibyte access, BCD counting, the counter latch command and the
 read-back command (count and/or status latches, status first), the NULL COUNT status bit, GATE semantics (modes 0/4

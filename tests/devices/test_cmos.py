@@ -1,5 +1,6 @@
-"""MC146818 RTC/CMOS against the datasheet: BCD/binary and 12/24-hour formats, date rollover, NMI mask bit, status
-registers (UIP, SET, C clear-on-read, D), periodic/update/alarm interrupts at their rates, memory-size bytes, snapshots."""
+"""MC146818 RTC/CMOS against the datasheet: BCD/binary and 12/24-hour formats, date rollover, NMI mask bit,
+status registers (UIP, SET, C clear-on-read, D), periodic/update/alarm interrupts at their rates, memory-size bytes,
+snapshots."""
 
 import json
 from datetime import datetime
