@@ -3,8 +3,10 @@
 Protected mode: the vector selects an IDT gate (interrupt gate: IF cleared; trap gate: IF kept; 16- or 32-bit).
 A software INT n checks gate DPL >= CPL; a gate to a more privileged non-conforming code segment switches to the
 stack for the new CPL from the TSS and pushes the old SS:ESP first; then EFLAGS, CS, EIP and, for vectors 8, 10-14
-and 17, the error code. TF, NT, RF and VM are cleared. The error code of a fault met during delivery has EXT set
-when an external event was being delivered, and IDT set (bit 1) when it names a gate.
+and 17, the error code. TF, NT, RF and VM are cleared. The EFLAGS image pushed for a fault-class exception has RF
+set (SDM Vol. 3 17.3.1.1). The error code of a fault met during delivery has EXT set when an event external to the
+program (a hardware interrupt, an earlier exception) was being delivered, clear for INT n/INT3/INTO (SDM
+Vol. 3 6.13), and IDT set (bit 1) when it names a gate.
 
 A fault during delivery of a first exception is delivered instead, unless the pair is contributory/contributory or
 page-fault/(contributory or page fault): then #DF(0); a fault while delivering #DF is a triple fault (SDM Vol. 3
@@ -12,7 +14,9 @@ table 6-5). Real mode uses the IVT (the engine's real-mode delivery).
 
 IRET returns to the same or an outer privilege (popping SS:ESP), with the flag rules of CPL and IOPL; it nulls the
 data segment registers the outer level may not use. Task returns (NT = 1) and returns to virtual-8086 mode raise
-``Unsupported``.
+``Unsupported``. Departure: IRET leaves RF clear. RF only holds off instruction breakpoints (not modelled) until
+the instruction returned to completes, so the one visible difference is the EFLAGS image of an external interrupt
+taken before that instruction.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from dbt.system.stack import GuestStack, current_stack
 
 ERROR_CODE_VECTORS = frozenset((8, 10, 11, 12, 13, 14, 17))
 CONTRIBUTORY = frozenset((0, 10, 11, 12, 13))
+FAULTS = frozenset((0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19))     # fault-class exceptions: RF = 1 is pushed
 DF, PF = 8, 14
 IF, TF, NT, RF, VM = 1 << 9, 1 << 8, 1 << 14, 1 << 16, 1 << 17
-IRET_FLAGS = 0x254DD5          # CF PF AF ZF SF TF DF OF NT RF AC ID; IF and IOPL by privilege
+IRET_FLAGS = 0x244DD5          # CF PF AF ZF SF TF DF OF NT AC ID; IF and IOPL by privilege (RF: see above)
 
 
 def deliver_exception(cpu, vector: int, error: int, pc: int) -> None:
@@ -36,7 +41,7 @@ def deliver_exception(cpu, vector: int, error: int, pc: int) -> None:
     if not cpu.protected:
         cpu.engine._deliver_real_mode(vector, pc)
         return
-    _deliver_checked(cpu, vector, error if vector in ERROR_CODE_VECTORS else None, pc, soft=False, ext=0)
+    _deliver_checked(cpu, vector, error if vector in ERROR_CODE_VECTORS else None, pc, exception=True)
 
 
 def deliver_external(cpu, vector: int) -> None:
@@ -45,15 +50,17 @@ def deliver_external(cpu, vector: int) -> None:
     if not cpu.protected:
         cpu.engine._deliver_real_mode(vector, st["rip"])
         return
-    _deliver_checked(cpu, vector, None, st["rip"], soft=False, ext=1)
+    _deliver_checked(cpu, vector, None, st["rip"], exception=False)
 
 
-def _deliver_checked(cpu, vector, error, ret_ip, soft, ext) -> None:
+def _deliver_checked(cpu, vector, error, ret_ip, exception: bool) -> None:
+    """Delivers an exception (``exception``) or an external interrupt, and what its delivery raises (table 6-5;
+    an external interrupt is benign whatever its vector)."""
     from dbt.system.cpu import TripleFault
-    first = vector
+    first = vector if exception else None
     while True:
         try:
-            _deliver(cpu, vector, error, ret_ip, soft, ext)
+            _deliver(cpu, vector, error, ret_ip, soft=False, ext=1, fault=first in FAULTS)
             return
         except (CpuException, MemoryFault) as e:
             second = e.vector
@@ -67,10 +74,10 @@ def _deliver_checked(cpu, vector, error, ret_ip, soft, ext) -> None:
                 vector, error = DF, 0
             else:
                 vector, error = second, (e.error if second in ERROR_CODE_VECTORS else None)
-            first, soft = vector, False
+            first = vector
 
 
-def _deliver(cpu, vector: int, error, ret_ip: int, soft: bool, ext: int) -> None:
+def _deliver(cpu, vector: int, error, ret_ip: int, soft: bool, ext: int, fault: bool = False) -> None:
     from dbt.system.cpu import Unsupported
     st, mem, segs = cpu.state, cpu.mem, cpu.segs
     gate_err = vector * 8 + 2 + ext
@@ -98,7 +105,7 @@ def _deliver(cpu, vector: int, error, ret_ip: int, soft: bool, ext: int) -> None
     if not d.present:
         raise CpuException(NP, (sel & 0xFFFC) | ext)
     size = 4 if gate32 else 2
-    flags = st.pack_flags()
+    flags = st.pack_flags() | (RF if fault else 0)
     if not d.conforming and d.dpl < cpl:
         new_cpl = d.dpl
         new_ss, new_esp = _tss_stack(cpu, new_cpl, ext)
