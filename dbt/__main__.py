@@ -1,4 +1,5 @@
-"""Command line: ``python -m dbt demo`` runs a bundled x86-64 program and prints its result and statistics."""
+"""Command line: ``python -m dbt boot`` boots a PC guest on its serial console (dbt/boot.py); ``python -m dbt demo``
+runs a bundled x86-64 program and prints its result and statistics."""
 
 from __future__ import annotations
 
@@ -39,7 +40,11 @@ def main(argv=None) -> int:
     d = sub.add_parser("demo", help="run a bundled x86-64 program and print its result and translation statistics")
     d.add_argument("--kernel", default="sieve", help="alu, memcpy, fib, branchy, strings, sieve or all")
     d.add_argument("--backend", default="auto", choices=["auto", "interp", "llvm"])
+    from dbt import boot
+    boot.add_parser(sub)
     args = p.parse_args(argv)
+    if args.cmd == "boot":
+        return boot.run(args)
     if args.cmd == "demo":
         from dbt.guests import KERNELS
         if args.kernel != "all" and args.kernel not in KERNELS:

@@ -122,6 +122,10 @@ class Engine:
         from dbt import helpers as _helpers
         _helpers.install(self)
         self.helpers.update(helpers or {})
+        # Logging (the CLI's -d): "in_asm" guest code of each translation, "op" its IR, "out_asm" the LLVM IR of
+        # compiled units; ``log`` receives the text.
+        self.trace: frozenset = frozenset()
+        self.log = None
         self.retired: dict[tuple, list] = {}     # translations set aside by remap_code(), reusable if frames match
         self.code_linear: set = set()            # linear pages translations were made from
         self.rt = runtime_info(self.helpers)
@@ -183,6 +187,8 @@ class Engine:
         key = self._key(ip)
         blk = Block(key, ip, tr.ninsns, tr.pages, [i for i, _ in tr.insns] or [ip], tr.unit, single=single)
         blk.frames = tuple(self.mem.code_page(p) for p in sorted(tr.pages))
+        if self.trace and self.log is not None:
+            self._log_translation(blk, tr)
         self.code_linear.update(tr.pages)
         for cur, insn in tr.insns:
             self.mem.mark_code(self.state["cs_base"] + cur, insn.length)
@@ -208,9 +214,20 @@ class Engine:
             blk.optimized = True
             self.stats.seconds["optimize"] += time.perf_counter() - t0
 
+    def _log_translation(self, blk: Block, tr) -> None:
+        if "in_asm" in self.trace:
+            cs_base = blk.key[0] - blk.ip
+            lines = [f"IN: linear {blk.key[0]:#x} mode {self.cpu_mode}"]
+            lines += [f"  {cs_base + ip:#010x}: {insn.raw.hex():<20s} {insn.text}" for ip, insn in tr.insns]
+            self.log("\n".join(lines) + "\n")
+        if "op" in self.trace:
+            self.log(f"OP:\n{blk.unit}\n")
+
     def _compile(self, blocks: list) -> None:
         for blk in blocks:
             self._optimize(blk)
+        if "out_asm" in self.trace and self.log is not None:
+            self.native.log = self.log
         t0 = time.perf_counter()
         self.native.compile_blocks(blocks)
         self.stats.seconds["compile"] += time.perf_counter() - t0

@@ -84,7 +84,7 @@ class PcMachine:
                  icount_shift: int = 0, rtc_start: int | None = None, hot_threshold: int = 50, **engine_options):
         if clock not in ("virtual", "host"):
             raise ValueError(f"clock must be 'virtual' or 'host', not {clock!r}")
-        self.bus = Bus()
+        self.bus = Bus(stats=True)
         self.mem = SystemMemory(ram_mb << 20, self.bus)
         self.cpu = SystemCpu(self.mem, io=self.bus)
         self.engine = Engine(32, backend, hot_threshold=hot_threshold, memory=self.mem, helpers=self.cpu.helpers(),
@@ -132,7 +132,11 @@ class PcMachine:
         """Loads a multiboot kernel as QEMU's -kernel: the command line the kernel sees is ``name cmdline``."""
         from dbt import multiboot
         full = f"{name} {cmdline}".rstrip() if name else cmdline
-        loaded = multiboot.load(image, self.mem.write_phys, self.mem.ram_size, full, modules)
+        self.engine.smc_passthrough = True
+        try:
+            loaded = multiboot.load(image, self.mem.write_phys, self.mem.ram_size, full, modules)
+        finally:
+            self.engine.smc_passthrough = False
         self.cpu.set_flat_protected(loaded.entry)
         st = self.engine.state
         st["rax"], st["rbx"] = multiboot.BOOTLOADER_MAGIC, loaded.info_addr

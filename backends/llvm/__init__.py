@@ -155,6 +155,7 @@ class LLVMBackend:
         self.blocked: set = set()                   # keys never entered natively (breakpoints)
         self.waiting: dict = {}                     # target key -> {slot addresses} chained to the dispatcher
         self.incoming: dict = {}                    # target key -> {slot addresses} chained to it
+        self.log = None                             # callable(str): receives the LLVM IR of each compiled module
         self._build_dispatcher(cs_base_field)
 
     # set-up ----------------------------------------------------------------------------------------------------
@@ -262,7 +263,10 @@ class LLVMBackend:
             text, targets = gen_unit(blk.unit, name, self.layout, blk.ip, blk.ninsns)
             parts.append(text)
             metas.append((blk, name, targets))
-        self._add_module("\n".join(parts))
+        text = "\n".join(parts)
+        if self.log is not None:
+            self.log(f"OUT: LLVM module of {len(blocks)} unit(s)\n{text}\n")
+        self._add_module(text)
         for blk, name, targets in metas:
             addr = self.engine.get_function_address(name)
             cs_base = blk.key[0] - blk.ip

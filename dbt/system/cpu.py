@@ -142,11 +142,21 @@ class SystemCpu:
     # Delivery (see interrupts.py) ---------------------------------------------------------------------------------
     def deliver(self, vector: int, error: int, pc: int) -> None:
         from dbt.system.interrupts import deliver_exception
-        deliver_exception(self, vector, error, pc)
+        self._between_instructions(deliver_exception, vector, error, pc)
 
     def interrupt(self, vector: int) -> None:
         from dbt.system.interrupts import deliver_external
-        deliver_external(self, vector)
+        self._between_instructions(deliver_external, vector)
+
+    def _between_instructions(self, fn, *args) -> None:
+        """Runs a delivery from the engine's loop: its stack pushes may hit translated code, which is then simply
+        invalidated (there is no instruction to re-run)."""
+        eng = self.engine
+        old, eng.smc_passthrough = eng.smc_passthrough, True
+        try:
+            fn(self, *args)
+        finally:
+            eng.smc_passthrough = old
 
     # Helpers --------------------------------------------------------------------------------------------------------
     def helpers(self) -> dict:
