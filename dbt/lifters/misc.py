@@ -7,7 +7,8 @@
   ones, writes are dropped until a device bus is attached). Real mode has no I/O permission check; in the flat
   32/64-bit user modes (CPL 3 > IOPL 0, no I/O bitmap) they raise #GP(0).
 - BOUND r, m16&16 / m32&32: #BR (a fault) when the signed index is below the lower or above the upper bound.
-- INT1/ICEBP (F1): the single-step trap #DB, delivered like INT 1 (real mode) or as a guest exception.
+- INT1/ICEBP (F1): the single-step trap #DB, delivered like INT 1 (real mode), through the IDT without the gate DPL
+  check of INT n (system VM, protected mode), or as a guest exception.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ir import Ty
 
 from dbt.lift import lifter
 from dbt.lift.context import BR, DB, GP, TY_BY_SIZE, LiftError
-from dbt.lifters.system16 import real_mode_int, soft_int
+from dbt.lifters.system16 import real_mode_int
 
 _BX = {2: "bx", 4: "ebx", 8: "rbx"}
 
@@ -94,6 +95,9 @@ def lift_int1(ctx):
     if ctx.cpu.real:
         real_mode_int(ctx, DB)
     elif ctx.cpu.system:
-        soft_int(ctx, DB)
+        # #DB through the IDT without INT n's gate DPL check (a helper; it ends the unit)
+        ctx.flush()
+        ctx.b.call("int1", (ctx.const(Ty.i32, ctx.next_ip),))
+        ctx.jump_mode_change()
     else:
         ctx.trap(DB)

@@ -5,8 +5,9 @@ A software INT n checks gate DPL >= CPL; a gate to a more privileged non-conform
 stack for the new CPL from the TSS and pushes the old SS:ESP first; then EFLAGS, CS, EIP and, for vectors 8, 10-14
 and 17, the error code. TF, NT, RF and VM are cleared. The EFLAGS image pushed for a fault-class exception has RF
 set (SDM Vol. 3 17.3.1.1). The error code of a fault met during delivery has EXT set when an event external to the
-program (a hardware interrupt, an earlier exception) was being delivered, clear for INT n/INT3/INTO (SDM
+program (a hardware interrupt, an earlier exception, INT1) was being delivered, clear for INT n/INT3/INTO (SDM
 Vol. 3 6.13), and IDT set (bit 1) when it names a gate.
+INT1 (ICEBP, F1) is delivered as #DB without the gate DPL check that INT n makes.
 
 A fault during delivery of a first exception is delivered instead, unless the pair is contributory/contributory or
 page-fault/(contributory or page fault): then #DF(0); a fault while delivering #DF is a triple fault (SDM Vol. 3
@@ -156,6 +157,13 @@ def interrupt_soft(cpu, vector: int, next_ip: int) -> int:
     return 0
 
 
+def interrupt_icebp(cpu, next_ip: int) -> int:
+    """INT1 (ICEBP, F1): #DB as a trap, without the gate DPL check and with EXT = 1 in the error code of a fault
+    met on the way (SDM Vol. 2 INT n: "does not apply to INT1"; Vol. 3 6.13)."""
+    _deliver(cpu, 1, None, next_ip, soft=False, ext=1)
+    return 0
+
+
 def iret(cpu, size: int) -> int:
     from dbt.system.cpu import Unsupported
     st = cpu.state
@@ -228,4 +236,5 @@ def return_far(cpu, sel: int, eip: int, stk: GuestStack, size: int, imm: int, co
 
 def helpers(cpu) -> dict:
     return {"int_soft": lambda vector, next_ip: interrupt_soft(cpu, vector, next_ip),
+            "int1": lambda next_ip: interrupt_icebp(cpu, next_ip),
             "iret": lambda size: iret(cpu, size)}
