@@ -1,0 +1,311 @@
+"""Acceptance tests of the system CPU (dbt/system, dbt/lifters/system*.py): exceptions, paging, privilege changes,
+far transfers, system instructions, I/O permission, the interrupt shadow, triple faults and a ROM from the reset
+vector.
+
+Each test boots a small kernel (tests/system/asm.py) that does one thing and reports the frames its handlers saw and
+the values it measured. Every test runs on the ``interp`` and ``llvm`` backends (a few on ``auto``) and, where
+``qemu-system-i386`` is installed, under QEMU too: the same expectations, written from the Intel SDM (Vol. 3
+chapters 4-6 unless said), hold for QEMU, which checks the test kernels themselves. Where QEMU departs from the SDM
+the expectation says so (``qemu`` arguments) and our VM is held to the SDM.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.system import asm
+from tests.system.asm import ESP0, STACK0, USTACK, build, catch, descriptor, gate, lcall, ljmp
+
+needs_qemu = pytest.mark.skipif(asm.QEMU is None, reason="qemu-system-i386 is not installed")
+RUNNERS = ["interp", "llvm", pytest.param("qemu", marks=needs_qemu)]
+RUNNERS_AUTO = ["interp", "llvm", "auto", pytest.param("qemu", marks=needs_qemu)]
+
+RF, IF, TF, IOPL3 = 1 << 16, 1 << 9, 1 << 8, 3 << 12
+FL = 0x8D7                      # CF PF AF ZF SF OF and the fixed bit 1: set before each faulting instruction
+SET_FL = f"push {FL:#x}\npopfd"
+
+
+def outcome(kernel, runner, status=1, **kw):
+    o = asm.run(kernel, runner, **kw)
+    assert o.status == status, f"status {o.status} ({o.stop_reason}); records: {o.recs}"
+    return o
+
+
+def pushed_flags(runner: str, flags: int, fault: bool) -> int:
+    """The EFLAGS image a handler finds. SDM Vol. 3 17.3.1.1: for any fault-class exception (except an instruction
+    breakpoint) the RF value pushed is 1; for traps and interrupts it is EFLAGS.RF (0 here). QEMU pushes RF = 0."""
+    return flags | (RF if fault and runner != "qemu" else 0)
+
+
+def check_frame(rec, vector, eip, err=None, cs=0x08, eflags=FL, user_esp=None, user_ss=0x23):
+    """The record of a handler entered through an interrupt gate at ring 0: the frame is [error code,] EIP, CS,
+    EFLAGS (and the interrupted SS:ESP after a privilege change); ESP at entry is the old stack top (STACK0, or
+    TSS.ESP0 after a change from ring 3) less the frame."""
+    assert rec.vector == vector, rec
+    words = ([err] if err is not None else []) + [eip, cs, eflags]
+    if user_esp is not None:
+        words += [user_esp, user_ss]
+    assert list(rec.frame[:len(words)]) == words, (f"frame {[hex(w) for w in rec.frame[:len(words)]]} != "
+                                                   f"{[hex(w) for w in words]}")
+    top = ESP0 if user_esp is not None else STACK0
+    assert rec.esp == top - 4 * len(words)
+    assert rec.ss == 0x10 and rec.cs == 0x08
+    # an interrupt gate clears IF, TF, NT, RF (and VM) in the handler
+    assert rec.eflags == eflags & ~(IF | TF | RF | (1 << 14)), hex(rec.eflags)
+
+
+# ---- 1. every exception vector, with and without an error code ------------------------------------------------------
+
+def _case(body, labels=("f", "after"), gdt=None):
+    return build(f"test:\n{catch('after')}\n{body}\nafter:\n    jmp finish\n", labels=labels, gdt=gdt)
+
+
+NOT_PRESENT_DATA = descriptor(0, 0xFFFFF, 0x12)           # P = 0, DPL 0, writable data
+EXEC_ONLY_CODE = descriptor(0, 0xFFFFF, 0x98)             # P, DPL 0, execute-only code
+
+
+VECTOR_CASES = {
+    # #DE (0), a fault: the saved EIP is the DIV's own address, no error code.
+    "de_div": (0, None, True, "mov ecx, 0\nmov eax, 1\nxor edx, edx\n" + SET_FL + "\nf: div ecx", None),
+    # #DE from IDIV overflow (-2^31 / -1), also a fault.
+    "de_idiv": (0, None, True, "mov eax, 0x80000000\ncdq\nmov ecx, -1\n" + SET_FL + "\nf: idiv ecx", None),
+    # #DB (1) from INT1/ICEBP (F1): a trap, the saved EIP is the next instruction's.
+    "db_icebp": (1, None, False, SET_FL + "\nf: .byte 0xF1", None),
+    # #BP (3) from INT3 (CC): a trap.
+    "bp_int3": (3, None, False, SET_FL + "\nf: .byte 0xCC", None),
+    # #OF (4) from INTO with OF = 1: a trap (the first INTO, with OF = 0, does nothing).
+    "of_into": (4, None, False, "push 2\npopfd\ninto\n" + SET_FL + "\nf: into", None),
+    # #BR (5) from BOUND with the index above the upper bound: a fault.
+    "br_bound": (5, None, True, "mov eax, 6\n" + SET_FL + "\nf: bound eax, qword ptr [bounds]\njmp finish\n"
+                 "bounds: .long 0, 5", None),
+    # #UD (6) from UD2: a fault.
+    "ud_ud2": (6, None, True, SET_FL + "\nf: ud2", None),
+    # #NM (7) from FNINIT with CR0.TS = 1: a fault.
+    "nm_ts": (7, None, True, "mov eax, cr0\nor eax, 8\nmov cr0, eax\n" + SET_FL + "\nf: fninit", None),
+    # #NM from FNINIT with CR0.EM = 1.
+    "nm_em": (7, None, True, "mov eax, cr0\nor eax, 4\nmov cr0, eax\n" + SET_FL + "\nf: fninit", None),
+    # #NP (11) loading DS with a not-present data segment: error code = the selector (index, TI; RPL cleared).
+    "np_data": (11, 0x40, True, "mov eax, 0x40\n" + SET_FL + "\nf: mov ds, eax", {0x40: NOT_PRESENT_DATA}),
+    # #NP for INT n through a not-present gate: error code = vector * 8 + 2 (IDT bit; EXT = 0 for INT n).
+    "np_gate": (11, 0x41 * 8 + 2, True, "mov eax, 0x41\nmov ebx, after\nmov ecx, 0x00080E00\ncall set_gate\n"
+                + SET_FL + "\nf: int 0x41", None),
+    # #SS (12) loading SS with a not-present writable data segment: error code = the selector.
+    "ss_load": (12, 0x48, True, "mov eax, 0x48\n" + SET_FL + "\nf: mov ss, eax", {0x48: NOT_PRESENT_DATA}),
+    # #GP (13), a selector beyond the GDT limit: error code = the selector.
+    "gp_gdt_limit": (13, 0x1000, True, "mov eax, 0x1003\n" + SET_FL + "\nf: mov ds, eax", None),
+    # #GP loading DS with an execute-only code segment.
+    "gp_exec_only": (13, 0x50, True, "mov eax, 0x50\n" + SET_FL + "\nf: mov es, eax", {0x50: EXEC_ONLY_CODE}),
+    # #GP loading DS with RPL 3 > DPL 0.
+    "gp_rpl": (13, 0x10, True, "mov eax, 0x13\n" + SET_FL + "\nf: mov ds, eax", None),
+    # #GP(0) loading SS with the null selector.
+    "gp_null_ss": (13, 0, True, "xor eax, eax\n" + SET_FL + "\nf: mov ss, eax", None),
+    # #GP(0) setting CR0.NW with CR0.CD clear (MOV CRn: "an attempt to write 1 to NW while CD = 0").
+    "gp_cr0_nw": (13, 0, True, "mov eax, cr0\nand eax, 0x9FFFFFFF\nor eax, 0x20000000\n" + SET_FL +
+                  "\nf: mov cr0, eax", None),
+    # #GP(0) setting a reserved CR4 bit (bit 15).
+    "gp_cr4": (13, 0, True, "mov eax, 0x8000\n" + SET_FL + "\nf: mov cr4, eax", None),
+    # #GP(0) for RDMSR of an MSR that does not exist.
+    "gp_rdmsr": (13, 0, True, "mov ecx, 0x12345\n" + SET_FL + "\nf: rdmsr", None),
+    # #GP: a far JMP to a data segment: error code = the selector.
+    "gp_ljmp_data": (13, 0x10, True, SET_FL + "\nf: " + ljmp(0x10, "after"), None),
+    # #GP: INT n whose gate lies beyond the IDT limit: error code = vector * 8 + 2.
+    "gp_idt_limit": (13, 0x40 * 8 + 2, True, "mov word ptr [idt_ptr], 0x1FF\n.byte 0x0F, 0x01, 0x1D\n"
+                     ".long idt_ptr\n" + SET_FL + "\nf: int 0x40", None),
+    # #PF (14) reading a not-present page at ring 0: error code 0 (P = 0, read, supervisor), CR2 = the address.
+    "pf_read": (14, 0, True, "call paging_on\nmov dword ptr [PT0 + 0x1000], 0\n" + SET_FL +
+                "\nf: mov eax, dword ptr [0x400123]", None),
+}
+
+
+QEMU_DEPARTS = {"db_icebp": "QEMU 7.2 raises #UD for F1 (its ICEBP decoding is compiled out, WANT_ICEBP)",
+                "gp_rdmsr": "QEMU's TCG reads unknown MSRs as 0 instead of raising #GP",
+                "gp_cr4": "QEMU 7.2 hangs re-running a MOV CR4 that sets a reserved bit",
+                "gp_cr0_nw": "QEMU 7.2 accepts CR0.NW = 1 with CD = 0"}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("case", sorted(VECTOR_CASES))
+def test_exception_vector(case, runner):
+    if runner == "qemu" and case in QEMU_DEPARTS:
+        pytest.skip(QEMU_DEPARTS[case])
+    vector, err, fault, body, gdt = VECTOR_CASES[case]
+    k = _case(body, gdt=gdt)
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    rec = o.recs[0]
+    eip = k.labels["f"] if fault else k.labels["after"]
+    check_frame(rec, vector, eip, err, eflags=pushed_flags(runner, FL, fault))
+    if vector == 14:
+        assert rec.cr2 == 0x400123
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_int_n_to_an_error_code_vector_pushes_no_error_code(runner):
+    """INT 13 / INT 14 (software) deliver through the #GP/#PF gates without an error code (SDM 6.12.1: only the
+    processor's exceptions push one); a trap: the saved EIP follows the INT."""
+    k = build(f"test:\n{catch('after1')}\n{SET_FL}\nint 13\nafter1:\n{catch('after2')}\n{SET_FL}\nint 14\n"
+              "after2:\njmp finish", labels=("after1", "after2"))
+    o = outcome(k, runner)
+    assert len(o.recs) == 2
+    check_frame(o.recs[0], 13, k.labels["after1"], None)
+    check_frame(o.recs[1], 14, k.labels["after2"], None)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_double_fault_from_a_not_present_gate(runner):
+    """#DE whose gate is not present: the #NP met while delivering it is contributory after contributory, so the CPU
+    delivers #DF with error code 0 (SDM table 6-5). The SDM leaves the saved CS:EIP of #DF undefined; like QEMU, the
+    VM saves the faulting DIV's address."""
+    k = _case("xor eax, eax\nxor ebx, ebx\nmov ecx, 0x00080E00\ncall set_gate\nxor ecx, ecx\n" + SET_FL +
+              "\nf: div ecx")
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 8, k.labels["f"], 0, eflags=FL)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_double_fault_from_a_page_fault_while_delivering_a_page_fault(runner):
+    """A #PF whose IDT gate lies on a not-present page: reading the gate page-faults again, a page fault after a page
+    fault is #DF(0) (table 6-5), and CR2 holds the second fault's address (the gate's). The IDT is placed so that the
+    #DF gate (vector 8) is on the page below, which is present."""
+    idt = 0x400000 - 100                       # gate 8 at 0x3FFFDC (present page), gate 14 at 0x40000C (not present)
+    body = f"""
+    call paging_on
+    mov esi, idt
+    add esi, 64
+    mov eax, dword ptr [esi]
+    mov dword ptr [{idt + 64:#x}], eax
+    mov eax, dword ptr [esi + 4]
+    mov dword ptr [{idt + 68:#x}], eax
+    mov dword ptr [PT0 + 0x1000], 0
+    mov dword ptr [new_idt + 2], {idt:#x}
+    .byte 0x0F, 0x01, 0x1D
+    .long new_idt
+    {SET_FL}
+f:  mov eax, dword ptr [0x400800]
+    jmp finish
+.align 4
+new_idt: .short 0x7FF
+    .long 0
+"""
+    k = _case(body)
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 8, k.labels["f"], 0, eflags=FL)
+    assert o.recs[0].cr2 == idt + 14 * 8
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_fault_delivering_an_exception_sets_ext(runner):
+    """#UD whose gate is not present, at ring 0: #UD is benign, so the #NP met while delivering it is delivered
+    itself (table 6-5), with error code 6 * 8 + IDT (2) + EXT (1) = 0x33: EXT is set because the event being
+    delivered was an exception, not INT n (SDM 6.13). QEMU never sets EXT: it pushes 0x32."""
+    k = _case("mov eax, 6\nxor ebx, ebx\nmov ecx, 0x00080E00\ncall set_gate\n" + SET_FL + "\nf: ud2")
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 11, k.labels["f"], 0x32 if runner == "qemu" else 0x33,
+                eflags=pushed_flags(runner, FL, True))
+
+
+def _ring3_case(body3, setup0="", labels=("f", "after"), gdt=None):
+    """``setup0`` at ring 0, then ``body3`` at ring 3 (flat CS 0x1B, SS:ESP 0x23:USTACK, EFLAGS 2); the expected
+    fault resumes at ``after`` at ring 0; ``int 0xF0`` from ring 3 ends the kernel."""
+    return build(f"test:\n{setup0}\n{catch('after')}\nmov eax, ring3\njmp to_ring3\nring3:\n{body3}\nint 0xF0\n"
+                 f"after:\n    jmp finish\n", labels=labels, gdt=gdt)
+
+
+RING1_GATE_40 = "mov eax, 0x40\nmov ebx, finish\nmov ecx, 0x0031EE00\ncall set_gate"   # INT 0x40: DPL 3, to ring 1
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_ts_bad_ss_in_the_tss_for_int_n(runner):
+    """INT 0x40 from ring 3 through a gate to a ring-1 code segment: the TSS's SS1 is 0x11, whose descriptor has
+    DPL 0 != 1, so the stack switch raises #TS with the SS1 selector as error code, EXT = 0 (INT n). The #TS is a
+    fault of the INT: the frame (through the ring-0 #TS gate) holds its EIP and the user SS:ESP."""
+    k = _ring3_case(SET_FL + "\nf: int 0x40", RING1_GATE_40 + "\nmov dword ptr [tss + 16], 0x11")
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 10, k.labels["f"], 0x10, cs=0x1B, eflags=pushed_flags(runner, FL, True),
+                user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_ts_while_delivering_an_exception_sets_ext(runner):
+    """UD2 at ring 3 whose gate leads to ring 1 with a bad SS1: #TS(0x10 | EXT) = 0x11, since an exception was being
+    delivered (SDM 6.13). QEMU does not set EXT (0x10)."""
+    setup = "mov eax, 6\nmov ebx, finish\nmov ecx, 0x00318E00\ncall set_gate\nmov dword ptr [tss + 16], 0x11"
+    k = _ring3_case(SET_FL + "\nf: ud2", setup)
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 10, k.labels["f"], 0x10 if runner == "qemu" else 0x11, cs=0x1B,
+                eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_gp_int_n_through_a_gate_of_lower_dpl(runner):
+    """INT 0x41 from ring 3 through a DPL 0 gate: #GP(0x41 * 8 + 2), a fault of the INT."""
+    k = _ring3_case(SET_FL + "\nf: int 0x41")
+    o = outcome(k, runner)
+    check_frame(o.recs[0], 13, k.labels["f"], 0x41 * 8 + 2, cs=0x1B, eflags=pushed_flags(runner, FL, True),
+                user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_icebp_skips_the_gate_dpl_check(runner):
+    """INT1 (F1) from ring 3 reaches the DPL 0 #DB gate: unlike INT n, INT1 makes no gate DPL check (SDM Vol. 2
+    INT n: "does not apply to INT1"). A trap: the saved EIP is the next instruction's."""
+    if runner == "qemu":
+        pytest.skip(QEMU_DEPARTS["db_icebp"])
+    k = _ring3_case(SET_FL + "\nf: .byte 0xF1\nnext: nop", labels=("f", "next"))
+    o = outcome(k, runner)
+    check_frame(o.recs[0], 1, k.labels["next"], None, cs=0x1B, eflags=FL, user_esp=USTACK)
+
+
+# ---- 2. page faults from ring 3 and ring 0 ------------------------------------------------------------------------
+
+PTE_400 = "PT0 + 0x1000"              # the PTE of linear 0x400000 (identity mapped, P|W|U, by paging_on)
+PF_CASES = {
+    # name: (ring, setup at ring 0 after paging_on, faulting access, error code (P W U bits), CR2)
+    # a read of a not-present page at ring 0: P = 0, W = 0, U = 0
+    "r0_read_not_present": (0, f"mov dword ptr [{PTE_400}], 0", "mov eax, dword ptr [0x400010]", 0, 0x400010),
+    # a write to a not-present page at ring 0: W = 1
+    "r0_write_not_present": (0, f"mov dword ptr [{PTE_400}], 0", "mov dword ptr [0x400ffc], eax", 2, 0x400FFC),
+    # a write to a read-only page at ring 0 with CR0.WP = 1: P = 1, W = 1
+    "r0_write_read_only_wp": (0, f"mov dword ptr [{PTE_400}], 0x400005\nmov eax, cr0\nor eax, 0x10000\n"
+                                 "mov cr0, eax", "mov byte ptr [0x400001], al", 3, 0x400001),
+    # a read of a supervisor page at ring 3: P = 1, U = 1
+    "r3_read_supervisor": (3, f"mov dword ptr [{PTE_400}], 0x400003", "mov eax, dword ptr [0x400100]", 5,
+                           0x400100),
+    # a write to a read-only user page at ring 3: P, W, U (whatever CR0.WP)
+    "r3_write_read_only": (3, f"mov dword ptr [{PTE_400}], 0x400005", "mov dword ptr [0x400200], eax", 7, 0x400200),
+    # a write to a not-present page at ring 3: W, U
+    "r3_write_not_present": (3, f"mov dword ptr [{PTE_400}], 0", "mov word ptr [0x400300], ax", 6, 0x400300),
+    # the PDE's U/S = 0 makes the whole 4 MiB supervisor even where the PTE says user: P, U
+    "r3_read_pde_supervisor": (3, "mov dword ptr [PD + 4], PT0 + 0x1003", "mov eax, dword ptr [0x400400]", 5,
+                               0x400400),
+    # an instruction fetch from a not-present page at ring 3: U (no I/D bit without NX); the saved EIP is the target
+    "r3_fetch_not_present": (3, f"mov dword ptr [{PTE_400}], 0", "mov eax, 0x400000\njmp eax", 4, 0x400000),
+}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("case", sorted(PF_CASES))
+def test_page_fault(case, runner):
+    ring, setup, access, err, cr2 = PF_CASES[case]
+    fetch = access.startswith("mov eax, 0x400000\njmp")
+    if ring == 0:
+        k = _case(f"call paging_on\n{setup}\n{SET_FL}\nf: {access}")
+    else:
+        k = _ring3_case(f"{SET_FL}\nf: {access}", f"call paging_on\n{setup}")
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    rec = o.recs[0]
+    eip = cr2 if fetch else k.labels["f"] + (5 if fetch else 0)
+    if fetch:
+        # the JMP completed: the fault belongs to the instruction at the target, with the flags the MOV/JMP left
+        check_frame(rec, 14, eip, err, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+    elif ring == 0:
+        check_frame(rec, 14, eip, err, eflags=pushed_flags(runner, FL, True))
+    else:
+        check_frame(rec, 14, eip, err, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+    assert rec.cr2 == cr2
