@@ -104,6 +104,7 @@ class Memory:
         self.tlb_address = ctypes.addressof(self.tlb)
         self.code_pages: dict[int, bytearray] = {}            # page number -> per-byte "is code" map
         self.on_code_write = None                              # engine callback(page) -> None
+        self.on_tlb_switch = None                              # backend callback(tlb address): see SystemMemory
         self.flush_tlb()
 
     # Mapping ------------------------------------------------------------------------------------------------------

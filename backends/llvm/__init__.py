@@ -142,6 +142,7 @@ class LLVMBackend:
         self.env = (ctypes.c_uint64 * ENV_WORDS)()
         self.env_address = ctypes.addressof(self.env)
         self.env[0] = memory.tlb_address
+        memory.on_tlb_switch = self.set_tlb        # the system MMU keeps one TLB per privilege class
         self.env[1] = self._cb(LOAD_SLOW, self._load_slow)
         self.env[2] = self._cb(STORE_SLOW, self._store_slow)
         self.helper_table = (ctypes.c_uint64 * max(1, len(helper_names)))()
@@ -318,6 +319,10 @@ class LLVMBackend:
                     edges.discard(slot)
                     if not edges:
                         del table[tkey]
+
+    def set_tlb(self, address: int) -> None:
+        """Points translated code at another software TLB (same layout)."""
+        self.env[0] = address
 
     def reset_dispatch(self) -> None:
         """Forgets every installed unit (dispatch table and chains); compiled code stays, for ``reinstall``."""

@@ -89,7 +89,7 @@ class SystemCpu:
                            system=True, cpl=cpl)
         st["tbflags"] = mode.flags
         if (old >> 6) & 3 != mode.cpl:
-            self.mem.flush_tlb()
+            self.mem.set_privilege(mode.cpl == 3)
 
     def reset(self) -> None:
         """The state after RESET (SDM Vol. 3 9.1.1): real mode, CS:IP = F000:FFF0 with CS base FFFF0000."""

@@ -88,7 +88,14 @@ class SystemMemory(Memory):
         self.state = None               # the CpuState whose CR0/CR3/CR4 and CPL (tbflags) drive translation
         self.a20_mask = 0xFFFFFFFF
         self._open = _Phys(_Open(), 0)
-        self._xl: dict[int, tuple] = {}   # linear page -> (phys page, _Phys, readable, writable) for the current CPL
+        # One TLB per privilege class (supervisor, user), native and Python (linear page -> (frame, _Phys, readable,
+        # writable)): a CPL change switches tables instead of flushing.
+        self._tlbs = [self.tlb, (ctypes.c_uint64 * (TLB_SIZE * 4))()]
+        ctypes.memset(self._tlbs[1], 0xFF, ctypes.sizeof(self._tlbs[1]))
+        self._xls = [{}, {}]
+        self._xl = self._xls[0]
+        self.user_tlb = False
+        self._frames: dict[int, _Phys] = {}
         self.stats_walks = 0
 
     # Physical map ------------------------------------------------------------------------------------------------
@@ -100,9 +107,16 @@ class SystemMemory(Memory):
         buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         buf[:len(data)] = data
         self.roms.append((start, size, buf, ctypes.addressof(ctypes.c_char.from_buffer(buf))))
+        self._frames.clear()
         self.flush_tlb()
 
     def phys_page(self, ppage: int) -> _Phys:
+        p = self._frames.get(ppage)
+        if p is None:
+            p = self._frames[ppage] = self._phys_page(ppage)
+        return p
+
+    def _phys_page(self, ppage: int) -> _Phys:
         addr = ppage * PAGE
         for start, size, buf, host in self.roms:
             if start <= addr < start + size:
@@ -138,6 +152,9 @@ class SystemMemory(Memory):
             pos += n
 
     def _pt_load(self, addr: int) -> int:
+        addr &= self.a20_mask
+        if addr + 4 <= self.ram_size and not HOLE_START <= addr < HOLE_END:
+            return int.from_bytes(self.ram[addr:addr + 4], "little")
         return int.from_bytes(self.read_phys(addr, 4), "little")
 
     def _pt_store(self, addr: int, value: int) -> None:
@@ -189,6 +206,17 @@ class SystemMemory(Memory):
 
     def _user(self) -> bool:
         return (self.state["tbflags"] >> 6) & 3 == 3
+
+    def set_privilege(self, user: bool) -> None:
+        """CPL changed: use the TLBs of the new privilege class (user = CPL 3)."""
+        if user == self.user_tlb:
+            return
+        self.user_tlb = user
+        self.tlb = self._tlbs[user]
+        self.tlb_address = ctypes.addressof(self.tlb)
+        self._xl = self._xls[user]
+        if self.on_tlb_switch is not None:
+            self.on_tlb_switch(self.tlb_address)
 
     def _translate(self, addr: int, write: bool, user: bool | None = None):
         """(physical page, _Phys) for an access at linear ``addr`` with the current (or the given) privilege."""
@@ -278,16 +306,21 @@ class SystemMemory(Memory):
 
     # TLB -----------------------------------------------------------------------------------------------------------
     def flush_tlb(self) -> None:
-        super().flush_tlb()
-        if hasattr(self, "_xl"):
-            self._xl.clear()
+        if not hasattr(self, "_xls"):
+            super().flush_tlb()
+            return
+        for t in self._tlbs:
+            ctypes.memset(t, 0xFF, ctypes.sizeof(t))
+        for x in self._xls:
+            x.clear()
 
     def invlpg(self, linear: int) -> None:
         page = (linear & self.addr_mask) // PAGE
-        self._xl.pop(page, None)
         i = (page & (TLB_SIZE - 1)) * 4
-        for k in range(3):
-            self.tlb[i + k] = INVALID_TAG
+        for t, x in zip(self._tlbs, self._xls):
+            x.pop(page, None)
+            for k in range(3):
+                t[i + k] = INVALID_TAG
 
     def fill_tlb(self, page: int) -> None:
         e = self._xl.get(page)
