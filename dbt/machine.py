@@ -87,6 +87,8 @@ class PcMachine:
         self.bus = Bus(stats=True)
         self.mem = SystemMemory(ram_mb << 20, self.bus)
         self.cpu = SystemCpu(self.mem, io=self.bus)
+        # A boot runs a lot of code a few hundred times: fast LLVM compiles (opt 0) pay off sooner than fast code.
+        engine_options.setdefault("llvm_opt", 0)
         self.engine = Engine(32, backend, hot_threshold=hot_threshold, memory=self.mem, helpers=self.cpu.helpers(),
                              **engine_options)
         self.cpu.attach(self.engine)

@@ -221,7 +221,7 @@ class SystemMemory(Memory):
     def _translate(self, addr: int, write: bool, user: bool | None = None):
         """(physical page, _Phys) for an access at linear ``addr`` with the current (or the given) privilege."""
         page = addr // PAGE
-        current = user is None
+        current = user is None or user == self.user_tlb
         if current:
             e = self._xl.get(page)
             if e is not None and (not write or e[3]):
