@@ -6,6 +6,7 @@ ends with HLT. The demo (``python -m dbt demo``) and the benchmarks in ``bench/`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +31,21 @@ class Kernel:
         return "\n".join(line.split(";", 1)[0] for line in text.splitlines())
 
 
+_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.$])(\d+)(?![\w.])')
+
+
+def hex_literals(text: str) -> str:
+    """Every bare decimal number written as 0x... (string literals, identifiers such as ``isr_12`` or ``cr0`` and
+    hexadecimal numbers are left alone). Keystone 0.9.2 takes its default radix from uninitialized memory: in a
+    process that has run other native code (the LLVM backend), ``mov ecx, 64`` may assemble as ``mov ecx, 0x64``."""
+    return _NUMBER.sub(lambda m: m.group(0) if m.group(1) is None else hex(int(m.group(1))), text)
+
+
 def assemble(source: str, mode: int = 64, base: int = CODE_BASE) -> bytes:
     import keystone
     ks = keystone.Ks(keystone.KS_ARCH_X86, {16: keystone.KS_MODE_16, 32: keystone.KS_MODE_32,
                                             64: keystone.KS_MODE_64}[mode])
-    enc, _ = ks.asm(source, base)
+    enc, _ = ks.asm(hex_literals(source), base)
     return bytes(enc)
 
 

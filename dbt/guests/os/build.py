@@ -11,6 +11,9 @@ Keystone 0.9.2 quirks (measured while writing the kernel); ``check_source`` reje
   writes LGDT/LIDT as bytes, uses IRETD, and moves segment registers through 32-bit registers.
 - no far JMP (written as bytes), no shifts inside memory operands, ``;`` separates statements (comments are stripped
   here, outside string literals).
+- the default radix is read from uninitialized memory: in a process that has run other native code (the LLVM
+  backend), ``mov ecx, 64`` may assemble as ``mov ecx, 0x64``. ``dbt.guests.hex_literals`` rewrites every bare
+  decimal number (outside string literals) in hexadecimal before assembling.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import functools
 import re
 import struct
 from pathlib import Path
+
+from dbt.guests import hex_literals
 
 from . import layout
 
@@ -118,7 +123,7 @@ def _assemble(source: str, base: int) -> bytes:
     import keystone
     check_source(source)
     ks = keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_32)
-    encoding, _ = ks.asm(source, base)
+    encoding, _ = ks.asm(hex_literals(source), base)
     return bytes(encoding or b"")
 
 
