@@ -6,7 +6,8 @@ mode, as QEMU's ``-kernel`` and ``dbt.multiboot`` both do. The prelude then sets
 
 - a GDT (``GDT_ENTRIES``) with flat ring 0/1/3 segments, a 32-bit TSS at 0x28 (ESP0 = ``ESP0``, SS0 = 0x10, an I/O
   bitmap that denies every port), and free slots from 0x40 that a test fills with ``.long`` pairs (``gdt=``);
-- an IDT of 256 interrupt gates (DPL 0) to recording stubs, a ring-0 stack at ``STACK0``, EFLAGS = 2, IF = 0.
+- an IDT of 256 interrupt gates (DPL 0) to recording stubs, a ring-0 stack at ``STACK0``, EFLAGS = 2, IF = 0,
+  every IRQ masked at the PICs (the BIOS under QEMU leaves some open).
 
 Recording: every stub stores a 64-byte record at ``RECS`` + 64 * n: the vector, ESP and SS at handler entry, CR2,
 the 8 dwords at [ESP] (the frame the CPU pushed: [error code,] EIP, CS, EFLAGS[, ESP, SS]), the handler's CS,
@@ -23,8 +24,9 @@ Routines for tests: ``set_gate`` (EAX vector, EBX offset, ECX = selector << 16 |
 (identity map of 0-8 MiB with 4 KiB pages, all P|W|U, page directory ``PD``, tables from ``PT0``), ``to_ring3``
 (EAX = ring-3 entry: IRETD to 0x1B:EAX with SS:ESP = 0x23:``USTACK``, DS/ES/FS/GS = 0x23).
 
-Keystone quirks (see dbt/guests/os/build.py): comments are stripped and ``check_source`` rejects the forms it
-assembles wrongly; far JMPs, LGDT and LIDT are written as bytes (``ljmp()``).
+Keystone quirks (see dbt/guests/os/build.py): comments are stripped, ``check_source`` rejects the forms it
+assembles wrongly, far JMPs, LGDT and LIDT are written as bytes (``ljmp()``), and decimal numbers are rewritten in
+hexadecimal (its default radix is indeterminate once the LLVM backend has run in the process).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
+from dbt.guests import hex_literals
 from dbt.guests.os.build import check_source, strip_comments
 
 BASE = 0x100000
@@ -107,6 +110,9 @@ start:
     mov esp, STACK0
     push 2
     popfd
+    mov al, 0xFF
+    out 0x21, al
+    out 0xA1, al
     .byte 0x0F, 0x01, 0x15
     .long gdt_ptr
     {ljmp(KCODE, "reload")}
@@ -339,7 +345,7 @@ def assemble32(source: str, base: int) -> bytes:
     text = strip_comments(source)
     check_source(text)
     ks = keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_32)
-    enc, _ = ks.asm(text, base)
+    enc, _ = ks.asm(hex_literals(text), base)
     return bytes(enc or b"")
 
 

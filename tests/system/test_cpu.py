@@ -309,3 +309,298 @@ def test_page_fault(case, runner):
     else:
         check_frame(rec, 14, eip, err, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
     assert rec.cr2 == cr2
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_cr0_wp(runner):
+    """CR0.WP = 0: ring 0 writes a read-only page; WP = 1: the same write is a #PF with P and W set (error 3)."""
+    body = f"""
+    call paging_on
+    mov dword ptr [{PTE_400}], 0x400005
+    mov dword ptr [0x400010], 0x1234
+    mov eax, dword ptr [0x400010]
+    mov dword ptr [VALS], eax
+    mov eax, cr0
+    or eax, 0x10000
+    mov cr0, eax
+    {SET_FL}
+f:  mov dword ptr [0x400010], 0x5678
+"""
+    k = _case(body)
+    o = outcome(k, runner)
+    assert o.vals[0] == 0x1234
+    assert len(o.recs) == 1
+    check_frame(o.recs[0], 14, k.labels["f"], 3, eflags=pushed_flags(runner, FL, True))
+    assert o.recs[0].cr2 == 0x400010
+
+
+# ---- 3. a privilege change through an interrupt gate and back with IRET ----------------------------------------------
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_int_from_ring3_and_iret_back(runner):
+    """INT 0x40 from ring 3 through a DPL 3 interrupt gate to ring 0: the handler runs on SS:ESP = TSS.SS0:ESP0 and
+    finds EIP, CS, EFLAGS, the user ESP and SS pushed; IRET returns to ring 3 with the user SS:ESP. The handler
+    leaves DS = 0x10 (DPL 0): IRET to ring 3 makes it null (SDM IRET, return to outer privilege)."""
+    body = f"""
+test:
+    mov eax, 0x40
+    mov ebx, h40
+    mov ecx, 0x0008EE00
+    call set_gate
+    mov eax, ring3
+    jmp to_ring3
+ring3:
+    {SET_FL}
+    mov dword ptr [VALS + 0x40], esp
+f:  int 0x40
+back:
+    mov edx, ds
+    pushfd
+    pop eax
+    mov ecx, 0x23
+    mov ds, ecx
+    mov dword ptr [VALS + 0x44], eax
+    mov dword ptr [VALS + 0x48], esp
+    mov eax, cs
+    mov dword ptr [VALS + 0x4C], eax
+    mov eax, ss
+    mov dword ptr [VALS + 0x50], eax
+    mov dword ptr [VALS + 0x54], edx
+    int 0xF0
+h40:
+    mov dword ptr [VALS], esp
+    mov eax, ss
+    mov dword ptr [VALS + 4], eax
+    mov eax, cs
+    mov dword ptr [VALS + 8], eax
+    pushfd
+    pop eax
+    mov dword ptr [VALS + 12], eax
+    mov esi, esp
+    mov edi, VALS + 16
+    mov ecx, 5
+    cld
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    mov eax, 0x10
+    mov ds, eax
+    iretd
+"""
+    k = build(body, labels=("back",))
+    o = outcome(k, runner)
+    v = o.vals
+    assert o.recs == []
+    assert v[0] == ESP0 - 20 and v[1] == 0x10 and v[2] == 0x08       # the TSS's ring-0 stack, ring-0 CS
+    assert v[3] == FL                                                 # IF, TF, NT, RF clear in the handler
+    assert v[4:9] == [k.labels["back"], 0x1B, FL, USTACK, 0x23]      # EIP CS EFLAGS ESP SS (a trap: no RF)
+    assert v[0x10] == USTACK                                          # the user ESP before INT
+    assert v[0x11] == FL and v[0x12] == USTACK                        # back in ring 3: flags, stack as before
+    assert v[0x13] == 0x1B and v[0x14] == 0x23
+    assert v[0x15] == 0                                               # DS (DPL 0) nulled by IRET to ring 3
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_trap_gate_keeps_if_and_interrupt_gate_clears_it(runner):
+    """With IF = 1 (every IRQ masked), INT 0x41 through a trap gate enters its handler with IF = 1, INT 0x42 through
+    an interrupt gate with IF = 0; both push EFLAGS with IF = 1."""
+    body = f"""
+test:
+    mov eax, 0x41
+    mov ebx, isr_65
+    mov ecx, 0x00088F00
+    call set_gate
+    {catch('after1')}
+    push {FL | IF:#x}
+    popfd
+    int 0x41
+after1:
+    {catch('after2')}
+    push {FL | IF:#x}
+    popfd
+    int 0x42
+after2:
+    cli
+    jmp finish
+"""
+    k = build(body, labels=("after1", "after2"))
+    o = outcome(k, runner)
+    assert [r.vector for r in o.recs] == [0x41, 0x42]
+    assert o.recs[0].frame[:3] == (k.labels["after1"], 0x08, FL | IF)
+    assert o.recs[0].eflags == FL | IF
+    assert o.recs[1].frame[:3] == (k.labels["after2"], 0x08, FL | IF)
+    assert o.recs[1].eflags == FL
+
+
+# ---- 4. a triple fault --------------------------------------------------------------------------------------------
+
+TRIPLE = """
+test:
+    mov word ptr [idt_ptr], 0
+    .byte 0x0F, 0x01, 0x1D
+    .long idt_ptr
+f:  ud2
+"""
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_triple_fault_stops_the_vm(runner):
+    """UD2 with an IDT limit of 0: #UD's gate is beyond the limit (#GP), so is #GP's (#GP while delivering #GP:
+    #DF), so is #DF's: a triple fault. The VM stops and says why; the host process carries on (a second VM runs).
+    QEMU with -no-reboot exits with status 0 and no output."""
+    k = build(TRIPLE, labels=("f",))
+    o = asm.run(k, runner)
+    assert o.recs == [] and o.raw == b""
+    if runner == "qemu":
+        assert o.status == 0
+        return
+    assert o.status is None
+    assert "triple fault" in o.stop_reason, o.stop_reason
+    assert f"0008:{k.labels['f']:08x}" in o.stop_reason
+    again = outcome(build("test:\n    mov dword ptr [VALS], 7\n    jmp finish\n"), runner)
+    assert again.vals[0] == 7
+
+
+# ---- far transfers: a call gate to ring 0 and RETF back; SYSENTER/SYSEXIT --------------------------------------------
+
+CALL_GATE = gate(0x08, 0, 0xEC, params=1)      # 32-bit call gate, DPL 3, one dword parameter; offset set at run time
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_call_gate_to_ring0_and_retf_back(runner):
+    """A far CALL from ring 3 through a DPL 3 call gate (selector 0x43) to ring 0: the CPU switches to
+    TSS.SS0:ESP0, pushes the caller's SS and ESP, copies the gate's one dword parameter, then pushes CS and EIP
+    (SDM Vol. 3 5.8.5). RETF 4 returns to ring 3 and drops the parameter from both stacks."""
+    body = f"""
+test:
+    mov eax, cg
+    mov word ptr [gdt + 0x40], ax
+    shr eax, 16
+    mov word ptr [gdt + 0x46], ax
+    mov eax, ring3
+    jmp to_ring3
+ring3:
+    push 0xABCD1234
+    {lcall(0x43)}
+back:
+    mov dword ptr [VALS + 0x40], esp
+    mov eax, cs
+    mov dword ptr [VALS + 0x44], eax
+    mov eax, ss
+    mov dword ptr [VALS + 0x48], eax
+    int 0xF0
+cg:
+    mov dword ptr [VALS], esp
+    mov eax, ss
+    mov dword ptr [VALS + 4], eax
+    mov eax, cs
+    mov dword ptr [VALS + 8], eax
+    mov esi, esp
+    mov edi, VALS + 16
+    mov ecx, 5
+    cld
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    retf 4
+"""
+    k = build(body, labels=("back",), gdt={0x40: CALL_GATE})
+    o = outcome(k, runner)
+    v = o.vals
+    assert o.recs == []
+    assert v[0] == ESP0 - 20 and v[1] == 0x10 and v[2] == 0x08
+    assert v[4:9] == [k.labels["back"], 0x1B, 0xABCD1234, USTACK - 4, 0x23]     # EIP CS param ESP SS
+    assert v[0x10] == USTACK and v[0x11] == 0x1B and v[0x12] == 0x23
+
+
+SYSENTER_ESP = 0x1C0000
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_sysenter_sysexit(runner):
+    """WRMSR/RDMSR of IA32_SYSENTER_CS/ESP/EIP (174h-176h); SYSENTER from ring 3 enters CS = SYSENTER_CS (0x08),
+    SS = CS + 8, ESP = SYSENTER_ESP, EIP = SYSENTER_EIP with IF, RF and VM cleared; SYSEXIT returns to
+    CS = SYSENTER_CS + 16 | 3, SS = SYSENTER_CS + 24 | 3, EIP = EDX, ESP = ECX (SDM Vol. 2 SYSENTER, SYSEXIT)."""
+    body = f"""
+test:
+    xor edx, edx
+    mov ecx, 0x174
+    mov eax, 0x08
+    wrmsr
+    mov ecx, 0x175
+    mov eax, {SYSENTER_ESP:#x}
+    wrmsr
+    mov ecx, 0x176
+    mov eax, sys_entry
+    wrmsr
+    mov ecx, 0x174
+    rdmsr
+    mov dword ptr [VALS], eax
+    mov dword ptr [VALS + 4], edx
+    mov ecx, 0x175
+    rdmsr
+    mov dword ptr [VALS + 8], eax
+    mov ecx, 0x176
+    rdmsr
+    mov dword ptr [VALS + 12], eax
+    mov eax, ring3
+    jmp to_ring3
+ring3:
+    mov ecx, esp
+    sub ecx, 0x40
+    mov edx, back
+    {SET_FL}
+    sysenter
+back:
+    pushfd
+    pop dword ptr [VALS + 0x50]
+    mov dword ptr [VALS + 0x40], esp
+    mov eax, cs
+    mov dword ptr [VALS + 0x44], eax
+    mov eax, ss
+    mov dword ptr [VALS + 0x48], eax
+    int 0xF0
+sys_entry:
+    mov dword ptr [VALS + 0x20], esp
+    mov eax, cs
+    mov dword ptr [VALS + 0x24], eax
+    mov eax, ss
+    mov dword ptr [VALS + 0x28], eax
+    pushfd
+    pop eax
+    mov dword ptr [VALS + 0x2C], eax
+    sysexit
+"""
+    k = build(body, labels=("sys_entry", "back"))
+    o = outcome(k, runner)
+    v = o.vals
+    assert o.recs == []
+    assert v[0:4] == [0x08, 0, SYSENTER_ESP, k.labels["sys_entry"]]
+    assert v[8:12] == [SYSENTER_ESP, 0x08, 0x10, FL]
+    assert v[0x10:0x13] == [USTACK - 0x40, 0x1B, 0x23]
+    assert v[0x14] == FL
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_sysenter_with_a_null_cs_and_sysexit_at_ring3_are_gp(runner):
+    """SYSENTER with IA32_SYSENTER_CS = 0 and SYSEXIT at CPL 3 both raise #GP(0)."""
+    body = f"""
+    xor eax, eax
+    xor edx, edx
+    mov ecx, 0x174
+    wrmsr
+    {catch('next')}
+    mov eax, ring3
+    jmp to_ring3
+next:
+    {catch('after')}
+    mov eax, ring3b
+    jmp to_ring3
+ring3:
+    {SET_FL}
+f:  sysenter
+ring3b:
+    {SET_FL}
+g:  sysexit
+"""
+    k = build("test:\n" + body + "\nafter:\n    jmp finish\n", labels=("f", "g"))
+    o = outcome(k, runner)
+    assert len(o.recs) == 2, o.recs
+    for rec, label in zip(o.recs, ("f", "g")):
+        check_frame(rec, 13, k.labels[label], 0, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
