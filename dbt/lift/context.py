@@ -41,6 +41,7 @@ class InsnCtx:
         self.pending: dict[str, int] = {}
         self.ended = False
         self.end_after = False            # the instruction may change the mode: the unit ends after it
+        self.end_after_next = False       # STI's interrupt shadow: the unit ends after the next instruction
         self.addseg = cpu.addseg          # real and system modes: segment bases apply to every access
         self.sp_ty = WIDTH_TY[cpu.stack]  # stack-pointer width (SS.B)
         self.ip_ty = WIDTH_TY[mode]

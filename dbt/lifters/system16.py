@@ -134,13 +134,14 @@ def lift_lds(ctx):
 @lifter("CLI", "STI")
 def lift_cli(ctx):
     if ctx.cpu.system:
-        # IOPL check, and after STI the interrupt shadow and a prompt exit if an interrupt waits (helpers).
+        # IOPL check, and after STI the interrupt shadow and a prompt exit if an interrupt waits (helpers). The
+        # unit ends after the instruction that follows STI, so a waiting interrupt is taken right after it.
         ctx.flush()
         if ctx.insn.name == "CLI":
             ctx.b.call("cli", ())
         else:
             ctx.b.call("sti", (ctx.const(Ty.i32, (ctx.cs_base + ctx.next_ip) & 0xFFFFFFFF),))
-            ctx.jump(ctx.ip_value(ctx.next_ip))
+            ctx.end_after_next = True
         return
     if not ctx.cpu.real:
         ctx.trap(GP)                           # CPL 3 > IOPL 0
