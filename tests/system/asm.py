@@ -409,7 +409,7 @@ def run_vm(image: bytes, backend: str, max_insns: int = 2_000_000, ram_mb: int =
 
 def qemu_command(kernel_path: str, debugcon_path: str, bios: bool = False, ram_mb: int = 16) -> list[str]:
     return [QEMU, "-accel", "tcg", "-bios" if bios else "-kernel", kernel_path, "-m", str(ram_mb),
-            "-display", "none", "-no-reboot", "-serial", "none", "-monitor", "none", "-nodefaults",
+            "-display", "none", "-no-reboot", "-serial", "null", "-monitor", "none", "-nodefaults",
             "-device", "isa-debug-exit,iobase=0x501,iosize=2", "-debugcon", f"file:{debugcon_path}"]
 
 
