@@ -430,3 +430,39 @@ def run(kernel: Kernel, runner: str, **kw) -> Outcome:
     if runner == "qemu":
         return run_qemu(kernel.image)
     return run_vm(kernel.image, runner, **kw)
+
+
+# ROMs started from the reset vector -----------------------------------------------------------------------------------
+ROM_SIZE = 0x10000                     # QEMU's -bios wants a multiple of 64 KiB
+
+
+def assemble(source: str, mode: int, base: int) -> bytes:
+    """Keystone, any mode, with the same comment and radix handling (``check_source`` is for 32-bit kernels)."""
+    import keystone
+    ks = keystone.Ks(keystone.KS_ARCH_X86, {16: keystone.KS_MODE_16, 32: keystone.KS_MODE_32}[mode])
+    enc, _ = ks.asm(hex_literals(strip_comments(source)), base)
+    return bytes(enc or b"")
+
+
+def build_rom(pieces) -> bytes:
+    """A 64 KiB ROM (mapped at F0000h and below 4 GiB) from ``pieces``: (offset in the ROM, mode, assembly base,
+    source). The CPU starts at F000:FFF0, 16 bytes before its end."""
+    rom = bytearray(b"\xff" * ROM_SIZE)
+    for offset, mode, base, source in pieces:
+        code = assemble(source, mode, base)
+        if not code or offset + len(code) > ROM_SIZE:
+            raise ValueError(f"ROM piece at {offset:#x} did not assemble or does not fit")
+        rom[offset:offset + len(code)] = code
+    return bytes(rom)
+
+
+def run_rom(rom: bytes, runner: str, max_insns: int = 1_000_000) -> Outcome:
+    """Boots a ROM with ``-bios`` (QEMU) or ``load_bios`` (our VM); ``raw`` is the debug console's output."""
+    if runner == "qemu":
+        return run_qemu(rom, bios=True)
+    from dbt.machine import PcMachine
+    out = bytearray()
+    vm = PcMachine(16, backend=runner, debugcon=out.extend)
+    vm.load_bios(rom)
+    status = vm.run(max_insns)
+    return Outcome(status, [], [], bytes(out), stop_reason=vm.stop_reason, vm=vm)

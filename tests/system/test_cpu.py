@@ -1083,3 +1083,135 @@ def test_pit_interrupt_requested_on_time_while_polling(runner):
 def test_pit_interrupt_requested_on_time_while_polling_qemu():
     o = outcome(build(f"test:\n{PIC_INIT}\n{PIT_IRQ0}\njmp finish\n"), "qemu")
     assert 0 < o.vals[0] < 10_000, o.vals[0]
+
+
+# ---- 5. a ROM from the reset vector: real mode -> protected mode (32-bit) -> 16-bit protected -> real mode ----------
+
+ROM_REAL = """
+    cli
+    mov al, 1
+    out 0x80, al
+    mov dx, 0xE9
+    mov al, 0x52
+    out dx, al
+    smsw ax
+    out dx, al
+    mov ax, cs
+    mov al, ah
+    out dx, al
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word ptr [0x100], int40
+    mov word ptr [0x102], 0xF000
+    int 0x40
+    mov ax, cs
+    mov ds, ax
+    lgdt [0x3000]
+    mov eax, cr0
+    or al, 1
+    mov cr0, eax
+    .byte 0x66, 0xEA
+    .long 0xF1000
+    .short 0x08
+int40:
+    push ax
+    push dx
+    mov dx, 0xE9
+    mov al, 0x49
+    out dx, al
+    pop dx
+    pop ax
+    iret
+"""
+ROM_PM32 = """
+    mov eax, 0x10
+    mov ds, eax
+    mov es, eax
+    mov ss, eax
+    mov esp, 0x90000
+    mov al, 2
+    out 0x80, al
+    mov dx, 0xE9
+    mov al, 0x50
+    out dx, al
+    mov eax, cr0
+    out dx, al
+    mov dword ptr [0x200000], 0x12345678
+    mov eax, dword ptr [0x200000]
+    shr eax, 24
+    out dx, al
+    mov byte ptr [0x10005], 0x58
+    .byte 0xEA
+    .long 0x2000
+    .short 0x18
+"""
+ROM_PM16 = """
+    mov ax, 0x20
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov eax, cr0
+    and al, 0xFE
+    mov cr0, eax
+    .byte 0xEA
+    .short rm2
+    .short 0xF000
+rm2:
+    xor ax, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov ax, 0x1000
+    mov ds, ax
+    mov dx, 0xE9
+    mov al, 0x72
+    out dx, al
+    mov al, byte ptr [5]
+    out dx, al
+    int 0x40
+    mov al, 3
+    out 0x80, al
+    mov dx, 0x501
+    mov al, 0x21
+    out dx, al
+    hlt
+"""
+ROM_GDT = """
+    .short 0x27
+    .long 0xF3008
+    .short 0
+    .long 0, 0
+    .long 0x0000FFFF, 0x00CF9A00
+    .long 0x0000FFFF, 0x00CF9200
+    .long 0x0000FFFF, 0x00009A0F
+    .long 0x0000FFFF, 0x00009200
+"""
+ROM_RESET = """
+    .byte 0xEA
+    .short 0
+    .short 0xF000
+"""
+
+
+def _rom():
+    return asm.build_rom([(0x0000, 16, 0x0000, ROM_REAL), (0x1000, 32, 0xF1000, ROM_PM32),
+                          (0x2000, 16, 0x2000, ROM_PM16), (0x3000, 32, 0xF3000, ROM_GDT),
+                          (0xFFF0, 16, 0xFFF0, ROM_RESET)])
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_rom_from_the_reset_vector(runner):
+    """The CPU starts at F000:FFF0 in real mode with CS base FFFF0000 (SDM Vol. 3 9.1.4): the reset vector's far
+    JMP F000:0000 runs the ROM's low alias. Real mode: MSW = 0010h (ET), CS = F000h, INT 40h through the IVT. LGDT,
+    CR0.PE, a far JMP to a 32-bit flat segment: CR0 = 11h, memory above 1 MiB. A far JMP to a 16-bit segment
+    (base F0000h), CR0.PE cleared, a far JMP back to real mode: segment arithmetic (1000h:0005h) and the IVT again.
+    Debug console: R 10 F0 I | P 11 12 | r X I; POST codes 1, 2, 3; exit status (21h << 1) | 1."""
+    o = asm.run_rom(_rom(), runner)
+    assert o.status == 0x43, (o.status, o.stop_reason, o.raw)
+    assert o.raw == b"R\x10\xf0IP\x11\x12rXI"
+    if runner != "qemu":
+        vm = o.vm
+        assert list(vm.devs.post.history) == [1, 2, 3]
+        st = vm.engine.state
+        assert st["cr0"] & 1 == 0 and st["cs"] == 0xF000 and st["cs_base"] == 0xF0000
