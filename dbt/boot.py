@@ -37,15 +37,22 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _sink(spec: str, what: str, opened: list):
+def _sink(spec: str, what: str, opened: list, on_closed=None):
     if spec == "none":
         return None
     if spec == "stdio":
         out = sys.stdout.buffer
 
         def write(data: bytes) -> None:
-            out.write(data)
-            out.flush()
+            try:
+                out.write(data)
+                out.flush()
+            except BrokenPipeError:
+                # The reader went away (| head): drop further output and stop the VM, as a pipe's writer would.
+                import os
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                if on_closed is not None:
+                    on_closed()
         return write
     if spec.startswith("file:") and len(spec) > 5:
         f = open(spec[5:], "wb")        # noqa: SIM115  (closed by run() when the VM stops)
@@ -97,14 +104,20 @@ def run(args) -> int:
     if args.kernel and args.bios:
         raise SystemExit("dbt boot: give either -kernel or -bios, not both")
     opened: list = []
+    machine: list = []                  # the VM, once made (the stdio sinks stop it when their pipe closes)
+
+    def closed() -> None:
+        if machine:
+            machine[0]._stop("the console's reader closed the pipe")
     try:
-        serial = _sink(args.serial, "-serial", opened)
-        debugcon = _sink(args.debugcon, "-debugcon", opened)
+        serial = _sink(args.serial, "-serial", opened, closed)
+        debugcon = _sink(args.debugcon, "-debugcon", opened, closed)
         log_file = open(args.D, "w") if args.D else sys.stderr     # noqa: SIM115
         if args.D:
             opened.append(log_file)
         vm = PcMachine(_ram_mb(args.m), backend=args.backend, serial=serial, debugcon=debugcon, clock=args.clock,
                        icount_shift=shift)
+        machine.append(vm)
         if items:
             vm.engine.trace = frozenset(items)
             vm.engine.log = log_file.write

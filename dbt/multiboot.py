@@ -131,10 +131,11 @@ def load(image: bytes, write, ram_size: int, cmdline: str = "", modules=()) -> L
     mmap = b"".join(struct.pack("<IQQI", 20, base, length, kind) for base, length, kind in
                     ((0, 0x9FC00, 1), (0x9FC00, 0x400, 2), (0x100000, top - 0x100000, 1), (top, RESERVED_TOP, 2)))
     info_flags = 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x200     # mem, boot device, cmdline, mods, mmap, loader name
-    info = struct.pack("<IIIIIIIIIIII", info_flags, 639, (top >> 10) - 1024, 0x8000FFFF, cmd_addr,
-                       len(modules), mods_addr, 0, 0, 0, 0, 0)
-    info += struct.pack("<II", len(mmap), mmap_addr)
-    info += bytes(4 * 6) + struct.pack("<I", loader_name)          # drives, config, loader name
+    # flags, mem_lower, mem_upper, boot_device, cmdline, mods_count, mods_addr, syms[4] (offsets 0..43)
+    info = struct.pack("<11I", info_flags, 639, (top >> 10) - 1024, 0x8000FFFF, cmd_addr, len(modules), mods_addr,
+                       0, 0, 0, 0)
+    info += struct.pack("<II", len(mmap), mmap_addr)                    # 44, 48
+    info += bytes(4 * 3) + struct.pack("<I", loader_name)          # drives (52, 56), config (60), loader name (64)
     write(INFO_ADDR, info)
     write(mods_addr, b"".join(struct.pack("<IIII", s, e, c, 0) for s, e, c in mod_entries))
     write(mmap_addr, mmap)
