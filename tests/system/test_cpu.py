@@ -84,6 +84,11 @@ VECTOR_CASES = {
     "nm_ts": (7, None, True, "mov eax, cr0\nor eax, 8\nmov cr0, eax\n" + SET_FL + "\nf: fninit", None),
     # #NM from FNINIT with CR0.EM = 1.
     "nm_em": (7, None, True, "mov eax, cr0\nor eax, 4\nmov cr0, eax\n" + SET_FL + "\nf: fninit", None),
+    # #NM from FWAIT only when CR0.TS and CR0.MP are both set (the first FWAIT, TS without MP, runs).
+    "nm_fwait": (7, None, True, "mov eax, cr0\nor eax, 8\nmov cr0, eax\nfwait\nor eax, 2\nmov cr0, eax\n" + SET_FL +
+                 "\nf: fwait", None),
+    # #UD for MOV CS (8E /1).
+    "ud_mov_cs": (6, None, True, "mov eax, 8\n" + SET_FL + "\nf: .byte 0x8E, 0xC8", None),
     # #NP (11) loading DS with a not-present data segment: error code = the selector (index, TI; RPL cleared).
     "np_data": (11, 0x40, True, "mov eax, 0x40\n" + SET_FL + "\nf: mov ds, eax", {0x40: NOT_PRESENT_DATA}),
     # #NP for INT n through a not-present gate: error code = vector * 8 + 2 (IDT bit; EXT = 0 for INT n).
@@ -95,6 +100,12 @@ VECTOR_CASES = {
     "gp_gdt_limit": (13, 0x1000, True, "mov eax, 0x1003\n" + SET_FL + "\nf: mov ds, eax", None),
     # #GP loading DS with an execute-only code segment.
     "gp_exec_only": (13, 0x50, True, "mov eax, 0x50\n" + SET_FL + "\nf: mov es, eax", {0x50: EXEC_ONLY_CODE}),
+    # #GP loading DS with a system descriptor (the TSS).
+    "gp_ds_tss": (13, 0x28, True, "mov eax, 0x28\n" + SET_FL + "\nf: mov ds, eax", None),
+    # #GP loading DS through the LDT while LDTR is null: error code = the selector (TI set).
+    "gp_ldt_null": (13, 0x44, True, "mov eax, 0x44\n" + SET_FL + "\nf: mov ds, eax", None),
+    # #NP: a far JMP to a not-present code segment.
+    "np_ljmp": (11, 0x68, True, SET_FL + "\nf: " + ljmp(0x68, "after"), {0x68: descriptor(0, 0xFFFFF, 0x1A)}),
     # #GP loading DS with RPL 3 > DPL 0.
     "gp_rpl": (13, 0x10, True, "mov eax, 0x13\n" + SET_FL + "\nf: mov ds, eax", None),
     # #GP(0) loading SS with the null selector.
@@ -1075,7 +1086,7 @@ wait_pit:
 def test_pit_interrupt_requested_on_time_while_polling(runner):
     """PIT channel 0 in mode 0 with a count of 2 (about 1.7 us) raises IRQ 0; a loop polling the PIC's IRR sees it
     after a few hundred iterations (at 1 ns per instruction), not after the rest of a 4M-instruction time slice."""
-    o = outcome(build(f"test:\n{PIC_INIT}\n{PIT_IRQ0}\njmp finish\n"), runner)
+    o = outcome(build(f"test:\n{PIC_INIT}\n{PIT_IRQ0}\njmp finish\n"), runner, max_insns=200_000)
     assert 0 < o.vals[0] < 10_000, o.vals[0]
 
 
@@ -1215,3 +1226,129 @@ def test_rom_from_the_reset_vector(runner):
         assert list(vm.devs.post.history) == [1, 2, 3]
         st = vm.engine.state
         assert st["cr0"] & 1 == 0 and st["cs"] == 0xF000 and st["cs_base"] == 0xF0000
+
+
+# ---- more transfers and privilege rules -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_software_interrupts_at_ring3_through_dpl0_gates(runner):
+    """INT3 and INTO are software interrupts: through a DPL 0 gate from ring 3 they raise #GP(vector * 8 + 2) as a
+    fault of the instruction (unlike INT1, and unlike the exceptions they name)."""
+    k = _ring3_case(f"{SET_FL}\nf: .byte 0xCC\ng: into", labels=("f", "g"))
+    k = build(f"""
+test:
+    {catch('next')}
+    mov eax, r3a
+    jmp to_ring3
+next:
+    {catch('after')}
+    mov eax, r3b
+    jmp to_ring3
+r3a:
+    {SET_FL}
+f:  .byte 0xCC
+r3b:
+    {SET_FL}
+g:  into
+after:
+    jmp finish
+""", labels=("f", "g"))
+    o = outcome(k, runner)
+    assert len(o.recs) == 2
+    check_frame(o.recs[0], 13, k.labels["f"], 3 * 8 + 2, cs=0x1B, eflags=pushed_flags(runner, FL, True),
+                user_esp=USTACK)
+    check_frame(o.recs[1], 13, k.labels["g"], 4 * 8 + 2, cs=0x1B, eflags=pushed_flags(runner, FL, True),
+                user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_external_interrupt_from_ring3(runner):
+    """A hardware interrupt (UART IRQ 4, vector 0x24) taken at ring 3 with IF = 1: no gate DPL check (the gate is
+    DPL 0), the stack switch to TSS.SS0:ESP0, the user SS:ESP pushed, the saved EIP the next instruction's."""
+    body = f"""
+test:
+    {PIC_INIT}
+    {UART_IRQ4}
+    {catch('after')}
+    push 0x23
+    push USTACK
+    push {FL | IF:#x}
+    push 0x1B
+    mov eax, ring3
+    push eax
+    mov ecx, 0x23
+    mov ds, ecx
+    mov es, ecx
+    iretd
+ring3:
+    nop
+spin:
+    jmp spin
+after:
+    jmp finish
+"""
+    k = build(body, labels=("ring3", "spin"))
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    rec = o.recs[0]
+    # the interrupt is taken at the first instruction boundary after IRET (IF = 1 from the frame)
+    check_frame(rec, 0x24, k.labels["ring3"], None, cs=0x1B, eflags=FL | IF, user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_sti_hlt_wakes_on_a_pending_interrupt(runner):
+    """STI; HLT with IRQ 4 pending: the shadow lets HLT start, the interrupt wakes it; the saved EIP follows HLT."""
+    body = f"""
+test:
+    {PIC_INIT}
+    {UART_IRQ4}
+    {catch('after')}
+    sti
+f:  hlt
+g:  nop
+    cli
+    jmp finish
+after:
+    cli
+    jmp finish
+"""
+    k = build(body, labels=("f", "g"))
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    assert o.recs[0].vector == 0x24 and o.recs[0].frame[:2] == (k.labels["g"], 0x08)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_16bit_interrupt_gate(runner):
+    """A 16-bit interrupt gate (type 6): the CPU pushes FLAGS, CS and IP as words (6 bytes) and enters the handler at
+    the gate's 16-bit offset (into a code segment based at 0x100000, so the offset fits). The handler returns with a
+    far JMP: a 16-bit IRET could not return to an EIP above 64 KiB."""
+    body = f"""
+test:
+    mov eax, 0x40
+    mov ebx, h16
+    sub ebx, 0x100000
+    mov ecx, 0x00708600
+    call set_gate
+    mov dword ptr [VALS + 0x40], esp
+    {SET_FL}
+    int 0x40
+back:
+    mov dword ptr [VALS + 0x44], esp
+    jmp finish
+h16:
+    mov dword ptr [VALS], esp
+    mov eax, dword ptr [esp]
+    mov dword ptr [VALS + 4], eax
+    movzx eax, word ptr [esp + 4]
+    mov dword ptr [VALS + 8], eax
+    add esp, 6
+    {ljmp(0x08, "back")}
+"""
+    k = build(body, labels=("back", "h16"), gdt={0x70: descriptor(0x100000, 0xFFFF, 0x9A, flags=0x4)})
+    o = outcome(k, runner)
+    assert o.recs == []
+    back = k.labels["back"]
+    assert o.vals[0] == STACK0 - 6
+    assert o.vals[1] == (back & 0xFFFF) | 0x08 << 16 and o.vals[2] == FL
+    assert o.vals[0x10] == o.vals[0x11] == STACK0
