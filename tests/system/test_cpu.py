@@ -1352,3 +1352,174 @@ h16:
     assert o.vals[0] == STACK0 - 6
     assert o.vals[1] == (back & 0xFFFF) | 0x08 << 16 and o.vals[2] == FL
     assert o.vals[0x10] == o.vals[0x11] == STACK0
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_retf_to_ring3_nulls_inaccessible_data_segments(runner):
+    """RETF from ring 0 to a ring-3 CS pops EIP, CS, ESP, SS and switches to ring 3; DS (DPL 0) becomes null, ES
+    (DPL 3) stays (SDM RET: return to outer privilege level)."""
+    body = """
+test:
+    mov eax, 0x23
+    mov es, eax
+    push 0x23
+    push USTACK - 0x10
+    push 0x1B
+    mov eax, ring3
+    push eax
+    retf
+ring3:
+    mov eax, ds
+    mov ecx, es
+    mov edx, 0x23
+    mov ds, edx
+    mov dword ptr [VALS], eax
+    mov dword ptr [VALS + 4], ecx
+    mov dword ptr [VALS + 8], esp
+    mov eax, cs
+    mov dword ptr [VALS + 12], eax
+    mov eax, ss
+    mov dword ptr [VALS + 16], eax
+    int 0xF0
+"""
+    o = outcome(build(body), runner)
+    assert o.recs == []
+    assert o.vals[:5] == [0, 0x23, USTACK - 0x10, 0x1B, 0x23]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_conforming_code_keeps_cpl(runner):
+    """A far JMP from ring 3 to a DPL 0 conforming code segment is allowed (DPL <= CPL) and keeps CPL 3: CS.RPL
+    becomes 3 (SDM Vol. 3 5.8.1.2), so a privileged instruction there is still #GP(0)."""
+    body = f"""
+test:
+    {catch('after')}
+    mov eax, ring3
+    jmp to_ring3
+ring3:
+    {ljmp(0x58, "conf")}
+conf:
+    mov eax, cs
+    mov dword ptr [VALS], eax
+    {SET_FL}
+f:  cli
+after:
+    jmp finish
+"""
+    k = build(body, labels=("f",), gdt={0x58: CONFORMING_CODE})
+    o = outcome(k, runner)
+    assert o.vals[0] == 0x5B
+    assert len(o.recs) == 1
+    check_frame(o.recs[0], 13, k.labels["f"], 0, cs=0x5B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_far_call_and_retf_at_the_same_privilege(runner):
+    """A far CALL at ring 0 to another code selector pushes CS and EIP (32-bit) and RETF returns."""
+    body = f"""
+test:
+    mov dword ptr [VALS + 0x40], esp
+    {lcall(0x70, "callee")}
+back:
+    mov dword ptr [VALS + 0x44], esp
+    mov eax, cs
+    mov dword ptr [VALS + 0x48], eax
+    jmp finish
+callee:
+    mov eax, cs
+    mov dword ptr [VALS], eax
+    mov eax, dword ptr [esp]
+    mov dword ptr [VALS + 4], eax
+    mov eax, dword ptr [esp + 4]
+    mov dword ptr [VALS + 8], eax
+    mov dword ptr [VALS + 12], esp
+    retf
+"""
+    k = build(body, labels=("back",), gdt={0x70: FLAT_CODE0_COPY})
+    o = outcome(k, runner)
+    assert o.vals[:4] == [0x70, k.labels["back"], 0x08, STACK0 - 8]
+    assert o.vals[0x10:0x13] == [STACK0, STACK0, 0x08]
+
+
+FLAT_CODE0_COPY = asm.FLAT_CODE0
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_ldt_segment(runner):
+    """LLDT of an LDT descriptor; a data segment in the LDT (selector 0x04 | TI, base 0x200000) loads into ES and
+    addresses memory from its base; SLDT reads the LDTR back."""
+    body = """
+test:
+    mov dword ptr [ldt], 0
+    mov dword ptr [ldt + 4], 0
+    mov dword ptr [ldt + 8], 0x0000FFFF
+    mov dword ptr [ldt + 12], 0x00CF9220
+    mov eax, ldt
+    mov word ptr [gdt + 0x7A], ax
+    shr eax, 16
+    mov byte ptr [gdt + 0x7C], al
+    mov byte ptr [gdt + 0x7F], ah
+    mov eax, 0x78
+    lldt ax
+    sldt ecx
+    mov dword ptr [VALS + 0x40], ecx
+    mov eax, 0x0C
+    mov es, eax
+    mov dword ptr es:[0x44], 0x600DF00D
+    mov eax, dword ptr [VALS + 0x44]
+    mov dword ptr [VALS], eax
+    mov eax, 0x10
+    mov es, eax
+    jmp finish
+.align 8
+ldt:
+    .long 0, 0, 0, 0
+"""
+    o = outcome(build(body, gdt={0x78: (0x000F, 0x00008200)}), runner)
+    assert o.recs == []
+    assert o.vals[0x10] == 0x78 and o.vals[0] == 0x600DF00D and o.vals[0x11] == 0x600DF00D
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_stack_switch_to_a_not_present_ss(runner):
+    """INT 0x40 from ring 3 to ring 1, TSS.SS1 = 0x39 whose descriptor is not present: SDM Vol. 2 INT n raises
+    #SS(SS1 selector), EXT = 0 for INT n. QEMU raises #TS instead."""
+    setup = RING1_GATE_40 + "\nand byte ptr [gdt + 0x3D], 0x7F"
+    k = _ring3_case(SET_FL + "\nf: int 0x40", setup)
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 10 if runner == "qemu" else 12, k.labels["f"], 0x38, cs=0x1B,
+                eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_cr4_tsd_makes_rdtsc_privileged(runner):
+    """CR4.TSD = 1: RDTSC at ring 3 is #GP(0); at ring 0 it still works."""
+    k = _ring3_case(f"{SET_FL}\nf: rdtsc", "mov eax, cr4\nor eax, 4\nmov cr4, eax\nrdtsc")
+    o = outcome(k, runner)
+    assert len(o.recs) == 1
+    check_frame(o.recs[0], 13, k.labels["f"], 0, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+
+
+# ---- what the CPU model does not implement stops the VM with a clear message ------------------------------------------
+
+UNSUPPORTED = {
+    # a task gate in the IDT
+    "task_gate": ("mov eax, 0x40\nmov ebx, 0\nmov ecx, 0x00288500\ncall set_gate\nint 0x40", "task gate"),
+    # a far JMP to a TSS
+    "jmp_tss": (ljmp(0x28, "0"), "task switching"),
+    # IRET with NT set
+    "iret_nt": ("pushfd\nor dword ptr [esp], 0x4000\npopfd\niretd", "NT"),
+    # IRET to virtual-8086 mode
+    "iret_vm86": ("push 0\npush 0\npush 0\npush 0\npush 0\npush 0x20002\npush 0\npush 0\niretd",
+                  "virtual-8086"),
+}
+
+
+@pytest.mark.parametrize("runner", ["interp", "llvm"])
+@pytest.mark.parametrize("case", sorted(UNSUPPORTED))
+def test_unsupported_features_stop_the_vm(case, runner):
+    body, words = UNSUPPORTED[case]
+    o = asm.run(build(f"test:\n{body}\njmp finish\n"), runner)
+    assert o.status is None
+    assert o.stop_reason.startswith("unsupported: ") and words in o.stop_reason, o.stop_reason
