@@ -60,8 +60,10 @@ def lift_popf(ctx):
     ty = _stack_ty(ctx)
     v = ctx.pop(ty)
     if ctx.cpu.system:
-        # CPL/IOPL rules for IF and IOPL, and a prompt exit when IF opens with an interrupt waiting: a helper.
+        # CPL/IOPL rules for IF and IOPL, and a prompt exit when IF opens with an interrupt waiting: a helper. The
+        # unit ends here, so that exit happens before the next instruction (POPF has no interrupt shadow).
         ctx.b.call("popf", (ctx.resize(v, Ty.i32), ctx.const(Ty.i32, ty.bits // 8)))
+        ctx.jump(ctx.ip_value(ctx.next_ip))
         return
     mask = POPF_MASK & ty.mask
     if ctx.cpu.real:
