@@ -1523,3 +1523,29 @@ def test_unsupported_features_stop_the_vm(case, runner):
     o = asm.run(build(f"test:\n{body}\njmp finish\n"), runner)
     assert o.status is None
     assert o.stop_reason.startswith("unsupported: ") and words in o.stop_reason, o.stop_reason
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_popf_setting_if_takes_a_pending_interrupt_at_once(runner):
+    """POPF that sets IF has no interrupt shadow (unlike STI): a pending IRQ is taken right after it, the saved EIP
+    is the next instruction's."""
+    body = f"""
+test:
+    {PIC_INIT}
+    {UART_IRQ4}
+    {catch('after')}
+    push {FL | IF:#x}
+    popfd
+f:  mov ebx, 1
+    mov ecx, 2
+    mov edx, 3
+    cli
+    jmp finish
+after:
+    cli
+    jmp finish
+"""
+    k = build(body, labels=("f",))
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 0x24, k.labels["f"], None, eflags=FL | IF)
