@@ -81,14 +81,23 @@ def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
     ip_mask = (1 << mode) - 1
     end_next = False                             # the previous instruction was STI: this one ends the unit
     while True:
-        lin = (cs_base + cur) & (0xFFFFFFFF if mode != 64 else 0xFFFFFFFFFFFFFFFF)
+        lin_mask = 0xFFFFFFFF if mode != 64 else 0xFFFFFFFFFFFFFFFF
+        lin = (cs_base + cur) & lin_mask
         fetch_error = 0x10
+        fault_at = lin
         try:
             window = fetch(lin, 15)
         except FetchFault as e:
             window = b""
             fetch_error = e.error
         insn = decoder.decode(window) if window else None
+        if window and len(window) < 15 and (not insn.valid or insn.length > len(window)):
+            # Cut short where code can no longer be fetched: if the instruction goes on there, fetching its next
+            # byte faults, at that byte's address (a #PF with the MMU's error code), not #UD at its start.
+            try:
+                fetch((lin + len(window)) & lin_mask, 1)
+            except FetchFault as e:
+                insn, fetch_error, fault_at = None, e.error, (lin + len(window)) & lin_mask
         if insn is not None and insn.valid and insn.length > len(window):
             insn = None                          # the instruction runs into unfetchable memory
         if insn is None:
@@ -96,7 +105,7 @@ def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
                 break                            # end before it: the fault belongs to the next unit
             b.insn(cur, 1)
             ctx = InsnCtx(b, cpu, _FAKE_ONE, cur, cs_base)
-            ctx.put("fault_addr", b.const(Ty.i64, lin))
+            ctx.put("fault_addr", b.const(Ty.i64, fault_at))
             ctx.trap(PF, fetch_error)             # instruction fetch fault
             tr.ninsns = 1
             tr.pages.add(lin >> 12)
