@@ -15,6 +15,8 @@ EFLAGS and DS, and the interrupted EAX. Then it resumes at ``resume_eip`` with E
 test before the faulting instruction with ``catch()``; the resume is one-shot and clobbers EAX). A fault with no
 resume point set ends the kernel with status ``UNEXPECTED``.
 
+The machine state at entry is kept at ``boot_eax``, ``boot_ebx``, ``boot_eflags``, ``boot_cr0``.
+
 The kernel ends at ``finish`` (status 1) or ``fail`` (AL = code: status (code << 1) | 1): it dumps the 64 ``VALS``
 dwords (the test's own results, written to ``[VALS + 4*i]``), the record count and the records to the debug console
 (port 0xE9) and writes isa-debug-exit (port 0x501). From ring 3, ``int 0xF0`` (a DPL 3 gate) goes to ``finish``.
@@ -44,7 +46,7 @@ from dbt.guests.os.build import check_source, strip_comments
 BASE = 0x100000
 MB_MAGIC, MB_FLAGS = 0x1BADB002, 0x00010000
 VALS, NREC, RECS = 0x200000, 0x200100, 0x200200
-MAX_RECS = 32
+MAX_RECS = 96
 STACK0, ESP0, ESP1, USTACK = 0x1F0000, 0x1E0000, 0x1D8000, 0x1D0000
 PD, PT0 = 0x300000, 0x301000
 KCODE, KDATA, UCODE, UDATA, TSS_SEL, R1CODE, R1DATA = 0x08, 0x10, 0x1B, 0x23, 0x28, 0x31, 0x39
@@ -67,7 +69,8 @@ GDT_SLOTS = 32
 
 
 def descriptor(base: int, limit: int, access: int, flags: int = 0xC) -> tuple[int, int]:
-    """(low, high) dwords of a segment descriptor: ``access`` is the byte P|DPL|S|type, ``flags`` the nibble G|D|L|AVL."""
+    """(low, high) dwords of a segment descriptor: ``access`` is the byte P|DPL|S|type, ``flags`` the nibble
+    G|D|L|AVL."""
     lo = ((base & 0xFFFF) << 16) | (limit & 0xFFFF)
     hi = (base & 0xFF000000) | (flags << 20) | (limit & 0xF0000) | (access << 8) | ((base >> 16) & 0xFF)
     return lo, hi
@@ -106,8 +109,14 @@ mb_header:
     .long {MB_MAGIC:#x}, {MB_FLAGS:#x}, {(-(MB_MAGIC + MB_FLAGS)) & 0xFFFFFFFF:#x}
     .long {BASE:#x}, {BASE:#x}, 0, 0, start
 start:
-    cli
+    mov dword ptr [boot_eax], eax
+    mov dword ptr [boot_ebx], ebx
     mov esp, STACK0
+    pushfd
+    pop dword ptr [boot_eflags]
+    mov eax, cr0
+    mov dword ptr [boot_cr0], eax
+    cli
     push 2
     popfd
     mov al, 0xFF
@@ -324,7 +333,8 @@ def _data(gdt: dict) -> str:
     entries = list(GDT_ENTRIES) + [(0, 0)] * (GDT_SLOTS - len(GDT_ENTRIES))
     for index, d in gdt.items():
         entries[index >> 3] = d
-    lines = [".align 16", "save_eax: .long 0", "save_ebx: .long 0", "rec_ptr: .long 0", "resume_eip: .long 0",
+    lines = [".align 16", "boot_eax: .long 0", "boot_ebx: .long 0", "boot_eflags: .long 0", "boot_cr0: .long 0",
+             "save_eax: .long 0", "save_ebx: .long 0", "rec_ptr: .long 0", "resume_eip: .long 0",
              "resume_esp: .long 0", ".align 8", "gdt:"]
     lines += [f"    .long {lo:#x}, {hi:#x}" for lo, hi in entries]
     lines += [".align 4", ".short 0", f"gdt_ptr: .short {8 * GDT_SLOTS - 1:#x}", "    .long gdt",
@@ -398,37 +408,42 @@ def parse(status, raw: bytes, **kw) -> Outcome:
     return Outcome(status, vals, recs, raw, **kw)
 
 
-def run_vm(image: bytes, backend: str, max_insns: int = 2_000_000, ram_mb: int = 16) -> Outcome:
+def run_vm(image: bytes, backend: str, max_insns: int = 2_000_000, ram_mb: int = 16, cmdline: str = "") -> Outcome:
     from dbt.machine import PcMachine
     out = bytearray()
     vm = PcMachine(ram_mb, backend=backend, debugcon=out.extend)
-    vm.load_multiboot(image)
+    vm.load_multiboot(image, cmdline)
     status = vm.run(max_insns)
     return parse(status, bytes(out), stop_reason=vm.stop_reason, vm=vm)
 
 
-def qemu_command(kernel_path: str, debugcon_path: str, bios: bool = False, ram_mb: int = 16) -> list[str]:
+def qemu_command(kernel_path: str, debugcon_path: str, bios: bool = False, ram_mb: int = 16,
+                 cmdline: str = "") -> list[str]:
     return [QEMU, "-accel", "tcg", "-bios" if bios else "-kernel", kernel_path, "-m", str(ram_mb),
+            *(["-append", cmdline] if cmdline else []),
             "-display", "none", "-no-reboot", "-serial", "null", "-monitor", "none", "-nodefaults",
             "-device", "isa-debug-exit,iobase=0x501,iosize=2", "-debugcon", f"file:{debugcon_path}"]
 
 
-def run_qemu(image: bytes, bios: bool = False, ram_mb: int = 16, timeout: float = 20) -> Outcome:
+def run_qemu(image: bytes, bios: bool = False, ram_mb: int = 16, timeout: float = 20, cmdline: str = "") -> Outcome:
     """Boots ``image`` (a multiboot kernel, or with ``bios`` a ROM) under QEMU; status is QEMU's exit status."""
     with tempfile.TemporaryDirectory() as tmp:
         path, con = os.path.join(tmp, "image.bin"), os.path.join(tmp, "debugcon.bin")
         with open(path, "wb") as f:
             f.write(image)
-        done = subprocess.run(qemu_command(path, con, bios, ram_mb), stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
-        raw = open(con, "rb").read() if os.path.exists(con) else b""
+        done = subprocess.run(qemu_command(path, con, bios, ram_mb, cmdline), stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout, check=False)
+        raw = b""
+        if os.path.exists(con):
+            with open(con, "rb") as f:
+                raw = f.read()
     return parse(done.returncode, raw, extra={"stderr": done.stderr.decode(errors="replace")})
 
 
 def run(kernel: Kernel, runner: str, **kw) -> Outcome:
     """Runs a test kernel on ``runner``: a backend name ("interp", "llvm", "auto") or "qemu"."""
     if runner == "qemu":
-        return run_qemu(kernel.image)
+        return run_qemu(kernel.image, **{k: v for k, v in kw.items() if k in ("cmdline", "ram_mb")})
     return run_vm(kernel.image, runner, **kw)
 
 

@@ -282,8 +282,8 @@ PF_CASES = {
     # a write to a not-present page at ring 0: W = 1
     "r0_write_not_present": (0, f"mov dword ptr [{PTE_400}], 0", "mov dword ptr [0x400ffc], eax", 2, 0x400FFC),
     # a write to a read-only page at ring 0 with CR0.WP = 1: P = 1, W = 1
-    "r0_write_read_only_wp": (0, f"mov dword ptr [{PTE_400}], 0x400005\nmov eax, cr0\nor eax, 0x10000\n"
-                                 "mov cr0, eax", "mov byte ptr [0x400001], al", 3, 0x400001),
+    "r0_write_read_only_wp": (0, (f"mov dword ptr [{PTE_400}], 0x400005\nmov eax, cr0\nor eax, 0x10000\n"
+                                  "mov cr0, eax"), "mov byte ptr [0x400001], al", 3, 0x400001),
     # a read of a supervisor page at ring 3: P = 1, U = 1
     "r3_read_supervisor": (3, f"mov dword ptr [{PTE_400}], 0x400003", "mov eax, dword ptr [0x400100]", 5,
                            0x400100),
@@ -617,7 +617,7 @@ g:  sysexit
         check_frame(rec, 13, k.labels[label], 0, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
 
 
-# ---- LAR, LSL, VERR, VERW, ARPL ---------------------------------------------------------------------------------------
+# ---- LAR, LSL, VERR, VERW, ARPL --------------------------------------------------------------------------------------
 
 CONFORMING_CODE = descriptor(0, 0xFFFFF, 0x9E)             # DPL 0, conforming, readable
 SMALL_DATA = descriptor(0x12000, 0x1234, 0x92, flags=0x4)  # byte-granular limit 0x1234, DPL 0
@@ -877,7 +877,7 @@ code_b:
     assert o.vals[:2] == [100, 200]
 
 
-# ---- I/O permission, IOPL-sensitive and privileged instructions at ring 3 ---------------------------------------------
+# ---- I/O permission, IOPL-sensitive and privileged instructions at ring 3 --------------------------------------------
 
 IO_BITMAP = "tss + 0x68"
 
@@ -1228,7 +1228,7 @@ def test_rom_from_the_reset_vector(runner):
         assert st["cr0"] & 1 == 0 and st["cs"] == 0xF000 and st["cs_base"] == 0xF0000
 
 
-# ---- more transfers and privilege rules -------------------------------------------------------------------------------
+# ---- more transfers and privilege rules ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_software_interrupts_at_ring3_through_dpl0_gates(runner):
@@ -1501,7 +1501,7 @@ def test_cr4_tsd_makes_rdtsc_privileged(runner):
     check_frame(o.recs[0], 13, k.labels["f"], 0, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
 
 
-# ---- what the CPU model does not implement stops the VM with a clear message ------------------------------------------
+# ---- what the CPU model does not implement stops the VM with a clear message -----------------------------------------
 
 UNSUPPORTED = {
     # a task gate in the IDT
@@ -1549,3 +1549,147 @@ after:
     o = outcome(k, runner)
     assert len(o.recs) == 1, o.recs
     check_frame(o.recs[0], 0x24, k.labels["f"], None, eflags=FL | IF)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_fetch_fault_of_an_instruction_crossing_into_a_not_present_page(runner):
+    """MOV EAX, imm32 at 0x3FFFFE whose last 3 bytes lie on the not-present page 0x400000: #PF with CR2 = 0x400000
+    (the first byte the fetch could not reach), the saved EIP the instruction's start, error code 0 (ring 0, read;
+    no I/D bit without NX)."""
+    body = f"""
+test:
+    call paging_on
+    mov byte ptr [0x3FFFFE], 0xB8
+    mov byte ptr [0x3FFFFF], 0x78
+    mov dword ptr [{PTE_400}], 0
+    {catch('after')}
+    {SET_FL}
+    mov eax, 0x3FFFFE
+    jmp eax
+after:
+    jmp finish
+"""
+    o = outcome(build(body), runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 14, 0x3FFFFE, 0, eflags=pushed_flags(runner, FL, True))
+    assert o.recs[0].cr2 == 0x400000
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_code_modified_through_another_linear_alias(runner):
+    """Two linear pages (0x400000, 0x401000) map one frame holding a routine (MOV EAX, imm32; RET); after calls
+    through the first alias, a write through the second changes the immediate: the next call runs the new code
+    (translations are tracked by frame). Each phase calls 60 times, enough to compile on ``auto``."""
+    body = f"""
+test:
+    call paging_on
+    mov byte ptr [0x250000], 0xB8
+    mov dword ptr [0x250001], 1
+    mov byte ptr [0x250005], 0xC3
+    mov dword ptr [{PTE_400}], 0x250007
+    mov dword ptr [PT0 + 0x1004], 0x250007
+    xor ebx, ebx
+    mov ecx, 60
+loop_a:
+    mov eax, 0x400000
+    call eax
+    add ebx, eax
+    dec ecx
+    jnz loop_a
+    mov dword ptr [0x401001], 2
+    mov ecx, 60
+loop_b:
+    mov eax, 0x400000
+    call eax
+    add ebx, eax
+    dec ecx
+    jnz loop_b
+    mov dword ptr [VALS], ebx
+    jmp finish
+"""
+    o = outcome(build(body), runner)
+    assert o.vals[0] == 60 * 1 + 60 * 2
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_precise_state_at_a_fault_in_hot_code(runner):
+    """A loop whose block faults (#PF) after changing registers, 80 times (compiled on ``auto``): each time the
+    handler resumes with the registers as they were before the faulting instruction (ECX counted, ESI not yet)."""
+    body = f"""
+test:
+    call paging_on
+    mov dword ptr [{PTE_400}], 0
+    xor ecx, ecx
+    xor edi, edi
+again:
+    {catch('resume')}
+    mov esi, 7
+    inc ecx
+    lea edx, [ecx + ecx]
+f:  mov esi, dword ptr [0x400000]
+    mov esi, 99
+resume:
+    add edi, esi
+    add edi, edx
+    cmp ecx, 80
+    jne again
+    mov dword ptr [VALS], ecx
+    mov dword ptr [VALS + 4], edi
+    jmp finish
+"""
+    k = build(body, labels=("f",))
+    o = outcome(k, runner)
+    assert o.vals[:2] == [80, 80 * 7 + sum(2 * i for i in range(1, 81))]
+    assert len(o.recs) == 80
+    assert all(r.frame[:2] == (0, k.labels["f"]) and r.cr2 == 0x400000 for r in o.recs)
+
+
+# ---- the multiboot hand-over ----------------------------------------------------------------------------------------
+
+MULTIBOOT_PROBE = """
+test:
+    mov eax, dword ptr [boot_eax]
+    mov dword ptr [VALS], eax
+    mov eax, dword ptr [boot_eflags]
+    mov dword ptr [VALS + 4], eax
+    mov eax, dword ptr [boot_cr0]
+    mov dword ptr [VALS + 8], eax
+    mov esi, dword ptr [boot_ebx]
+    mov edi, VALS + 0x10
+    mov ecx, 13
+    cld
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    mov ebx, dword ptr [boot_ebx]
+    mov esi, dword ptr [ebx + 16]
+    mov edi, VALS + 0x44
+    mov ecx, 16
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    mov esi, dword ptr [ebx + 48]
+    mov edi, VALS + 0x84
+    mov ecx, 24
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    jmp finish
+"""
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_multiboot_handover(runner):
+    """The state a multiboot loader hands over (Multiboot 0.6.96 3.2): EAX = 2BADB002h, protected mode without
+    paging, IF = 0; the info structure at EBX: flags 24Fh (mem, boot device, cmdline, mods, mmap, loader name),
+    mem_lower = 639 KiB, mem_upper = RAM - 1 MiB - 128 KiB (the BIOS's top, as QEMU/SeaBIOS report it), boot device
+    8000FFFFh, no modules, the command line ("<image> <args>"), and a memory map whose first entries are 639 KiB of
+    RAM, the EBDA, and RAM from 1 MiB."""
+    o = outcome(build(MULTIBOOT_PROBE), runner, cmdline="alpha=1 beta")
+    v = o.vals
+    assert v[0] == 0x2BADB002
+    assert not v[1] & IF and v[2] & 0x80000001 == 1
+    flags, mem_lower, mem_upper, boot_device, _, mods_count = v[0x4:0xA]
+    assert flags == 0x24F and mem_lower == 639 and mem_upper == 16 * 1024 - 1024 - 128
+    assert boot_device == 0x8000FFFF and mods_count == 0
+    cmdline = b"".join(w.to_bytes(4, "little") for w in v[0x11:0x21]).split(b"\0")[0]
+    assert cmdline.split(b" ", 1)[1] == b"alpha=1 beta"
+    mmap_length = v[0x4 + 11]
+    entries = [tuple(v[0x21 + 6 * i:0x21 + 6 * i + 6]) for i in range(min(4, mmap_length // 24))]
+    ram = [(e[1], e[3], e[5]) for e in entries]          # (base low, length low, type)
+    assert ram[:2] == [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2)]
+    assert (0x100000, 16 * 1024 * 1024 - 0x100000 - 0x20000, 1) in ram
