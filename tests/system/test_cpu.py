@@ -11,6 +11,8 @@ the expectation says so (``qemu`` arguments) and our VM is held to the SDM.
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from tests.system import asm
@@ -1693,3 +1695,95 @@ def test_multiboot_handover(runner):
     ram = [(e[1], e[3], e[5]) for e in entries]          # (base low, length low, type)
     assert ram[:2] == [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2)]
     assert (0x100000, 16 * 1024 * 1024 - 0x100000 - 0x20000, 1) in ram
+
+
+# ---- real-mode exceptions through the IVT ----------------------------------------------------------------------------
+
+ROM_REAL_EXC = """
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word ptr [0x00], de_h
+    mov word ptr [0x02], 0xF000
+    mov word ptr [0x0C], bp_h
+    mov word ptr [0x0E], 0xF000
+    mov word ptr [0x18], ud_h
+    mov word ptr [0x1A], 0xF000
+    mov word ptr [0x34], gp_h
+    mov word ptr [0x36], 0xF000
+    mov dx, 0xE9
+    xor bx, bx
+    mov ax, 1
+f0: div bl
+f3: .byte 0xCC
+f6: ud2
+f13: mov ax, word ptr [0xFFFF]
+    mov dx, 0x501
+    mov al, 0x22
+    out dx, al
+    hlt
+de_h:
+    mov al, 0x44
+    jmp report
+bp_h:
+    mov al, 0x42
+    jmp report_trap
+ud_h:
+    mov al, 0x55
+    jmp report
+gp_h:
+    mov al, 0x47
+report:
+    push bp
+    mov bp, sp
+    out dx, al
+    mov ax, word ptr [bp + 2]
+    out dx, al
+    mov al, ah
+    out dx, al
+    mov ax, word ptr [bp + 6]
+    out dx, al
+    mov ax, word ptr [bp + 2]
+    mov si, ax
+    mov al, byte ptr cs:[si]
+    cmp al, 0xA1
+    je skip3
+    add word ptr [bp + 2], 2
+    pop bp
+    iret
+skip3:
+    add word ptr [bp + 2], 3
+    pop bp
+    iret
+report_trap:
+    push bp
+    mov bp, sp
+    out dx, al
+    mov ax, word ptr [bp + 2]
+    out dx, al
+    mov al, ah
+    out dx, al
+    mov ax, word ptr [bp + 6]
+    out dx, al
+    pop bp
+    iret
+labels:
+    .short f0, f3, f6, f13
+"""
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_real_mode_exceptions_through_the_ivt(runner):
+    """Real mode: #DE (DIV by 0, a fault: the saved IP is the DIV's), #BP (INT3, a trap: the next IP), #UD (UD2, a
+    fault) and a word read at offset FFFFh, which runs past the 64 KiB limit: interrupt 13 (SDM Vol. 3 20.1.4).
+    Each handler reports the vector's letter, the saved IP and the low byte of the saved FLAGS (46h: ZF and PF from
+    XOR BX, BX; IRET restores them each time). QEMU ignores real-mode segment limits, so it shows no 'G'."""
+    code = asm.assemble(ROM_REAL_EXC, 16, 0)
+    f0, f3, f6, f13 = struct.unpack_from("<4H", code, len(code) - 8)
+    rom = asm.build_rom([(0, 16, 0, ROM_REAL_EXC), (0xFFF0, 16, 0xFFF0, ROM_RESET)])
+    o = asm.run_rom(rom, runner)
+    assert o.status == 0x45, (o.status, o.stop_reason, o.raw)
+    want = [(b"D", f0), (b"B", f3 + 1), (b"U", f6)] + ([] if runner == "qemu" else [(b"G", f13)])
+    assert o.raw == b"".join(letter + struct.pack("<HB", ip, 0x46) for letter, ip in want)
