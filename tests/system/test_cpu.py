@@ -1787,3 +1787,80 @@ def test_real_mode_exceptions_through_the_ivt(runner):
     assert o.status == 0x45, (o.status, o.stop_reason, o.raw)
     want = [(b"D", f0), (b"B", f3 + 1), (b"U", f6)] + ([] if runner == "qemu" else [(b"G", f13)])
     assert o.raw == b"".join(letter + struct.pack("<HB", ip, 0x46) for letter, ip in want)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_iret_at_ring3_keeps_if_and_iopl(runner):
+    """IRET at CPL 3 (IOPL 0) to ring 3: the popped IF and IOPL are ignored, the arithmetic flags are loaded."""
+    body = """
+    push 0x3ED7
+    mov eax, cs
+    push eax
+    mov eax, back
+    push eax
+    iretd
+back:
+    pushfd
+    pop dword ptr [VALS]
+"""
+    o = outcome(_ring3_case(body, labels=()), runner)
+    assert o.recs == [] and o.vals[0] == 0x0CD7 & ~IF | 0x2
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_page_fault_in_the_middle_of_rep_movsd(runner):
+    """REP MOVSD whose source runs into a not-present page after 3 dwords: #PF with CR2 = the first unreadable
+    address, the saved EIP the REP MOVSD's, and ECX/ESI/EDI telling the 3 moves done (SDM Vol. 2 REP: a fault
+    leaves the registers at the element that faulted)."""
+    body = f"""
+test:
+    call paging_on
+    mov dword ptr [{PTE_400}], 0
+    {catch('after')}
+    mov esi, 0x3FFFF4
+    mov edi, 0x250000
+    mov ecx, 10
+    cld
+    {SET_FL}
+f:  rep movsd dword ptr es:[edi], dword ptr [esi]
+after:
+    mov dword ptr [VALS], ecx
+    mov dword ptr [VALS + 4], esi
+    mov dword ptr [VALS + 8], edi
+    jmp finish
+"""
+    k = build(body, labels=("f",))
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 14, k.labels["f"], 0, eflags=pushed_flags(runner, FL, True))
+    assert o.recs[0].cr2 == 0x400000
+    assert o.vals[:3] == [7, 0x400000, 0x25000C]
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_supervisor_page_cached_at_ring0_faults_at_ring3(runner):
+    """A supervisor page read often at ring 0 (its translation in the TLB, compiled on ``auto``), then read at
+    ring 3: #PF with P and U set (the TLB holds one privilege's rights, or the check is redone)."""
+    body = f"""
+test:
+    call paging_on
+    mov dword ptr [{PTE_400}], 0x400003
+    mov ecx, 100
+warm:
+    mov eax, dword ptr [0x400040]
+    dec ecx
+    jnz warm
+    {catch('after')}
+    mov eax, ring3
+    jmp to_ring3
+ring3:
+    {SET_FL}
+f:  mov eax, dword ptr [0x400040]
+after:
+    jmp finish
+"""
+    k = build(body, labels=("f",))
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 14, k.labels["f"], 5, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+    assert o.recs[0].cr2 == 0x400040
