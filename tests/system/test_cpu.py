@@ -1864,3 +1864,60 @@ after:
     assert len(o.recs) == 1, o.recs
     check_frame(o.recs[0], 14, k.labels["f"], 5, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
     assert o.recs[0].cr2 == 0x400040
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_not_present_gate_for_an_external_interrupt(runner):
+    """IRQ 4 (vector 0x24) whose gate is not present: #NP with error code 0x24 * 8 + IDT (2) + EXT (1), EXT because
+    an external event was being delivered; the saved EIP is where the interrupt arrived (QEMU: no EXT)."""
+    body = f"""
+test:
+    {PIC_INIT}
+    {UART_IRQ4}
+    mov eax, 0x24
+    xor ebx, ebx
+    mov ecx, 0x00080E00
+    call set_gate
+    {catch('after')}
+    {SET_FL}
+    sti
+    nop
+g:  nop
+after:
+    cli
+    jmp finish
+"""
+    k = build(body, labels=("g",))
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    check_frame(o.recs[0], 11, k.labels["g"], 0x24 * 8 + 2 + (0 if runner == "qemu" else 1),
+                eflags=pushed_flags(runner, FL | IF, True))           # #NP is a fault: RF = 1
+
+
+IRET_BAD = {
+    # (CS popped by IRETD at ring 0, vector, error code): a null CS is #GP(0); a data segment as CS #GP(selector);
+    # a not-present code segment #NP(selector); a ring-3 CS with RPL 0 != DPL 3 is #GP(selector)
+    "null_cs": (0x00, 13, 0),
+    "data_cs": (0x10, 13, 0x10),
+    "not_present_cs": (0x68, 11, 0x68),
+    "rpl_below_dpl": (0x18, 13, 0x18),
+}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("case", sorted(IRET_BAD))
+def test_iret_with_a_bad_cs(case, runner):
+    sel, vector, err = IRET_BAD[case]
+    body = f"""
+    push {FL:#x}
+    push {sel:#x}
+    push 0
+    {SET_FL}
+f:  iretd
+"""
+    k = _case(body, gdt={0x68: descriptor(0, 0xFFFFF, 0x1A)})
+    o = outcome(k, runner)
+    assert len(o.recs) == 1, o.recs
+    rec = o.recs[0]
+    assert rec.vector == vector and rec.frame[:4] == (err, k.labels["f"], 0x08, pushed_flags(runner, FL, True))
+    assert rec.esp == STACK0 - 12 - 16                 # the three dwords IRET did not pop, then the frame
