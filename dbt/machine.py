@@ -86,7 +86,7 @@ class PcMachine:
             raise ValueError(f"clock must be 'virtual' or 'host', not {clock!r}")
         self.bus = Bus(stats=True)
         self.mem = SystemMemory(ram_mb << 20, self.bus)
-        self.cpu = SystemCpu(self.mem, io=self.bus)
+        self.cpu = SystemCpu(self.mem, io=self)
         # A boot runs a lot of code a few hundred times: fast LLVM compiles (opt 0) pay off sooner than fast code.
         engine_options.setdefault("llvm_opt", 0)
         self.engine = Engine(32, backend, hot_threshold=hot_threshold, memory=self.mem, helpers=self.cpu.helpers(),
@@ -103,9 +103,21 @@ class PcMachine:
         self.exit_status: int | None = None
         self.stop_reason: str | None = None
         self.halted = False
+        self._slice_end_ns = 0              # the device deadline the running slice was sized for
         self.stats = MachineStats()
         self.log = None                     # callable(str) for -d int
         self.cpu.reset()
+
+    # Port I/O (the CPU's helpers call these) --------------------------------------------------------------------------
+    def io_read(self, port: int, size: int) -> int:
+        return self.bus.io_read(port, size)
+
+    def io_write(self, port: int, size: int, value: int) -> None:
+        self.bus.io_write(port, size, value)
+        # A write may bring a device deadline forward (the PIT programmed with a short count): end the slice there.
+        deadline = self.devs.deadline_ns()
+        if deadline is not None and deadline < self._slice_end_ns:
+            self.engine.request_exit()
 
     # Device callbacks ----------------------------------------------------------------------------------------------
     def _intr_changed(self, level: bool) -> None:
@@ -191,6 +203,7 @@ class PcMachine:
                         break
                     budget = min(budget, left)
                 self.stats.slices += 1
+                self._slice_end_ns = deadline if deadline is not None else 1 << 62
                 if eng.run(st["rip"], count=budget) == STOP_HLT:
                     self.halted = True
         except TripleFault as e:

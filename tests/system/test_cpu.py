@@ -1080,10 +1080,6 @@ wait_pit:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="PcMachine.run computes a slice's budget from the device deadlines at its "
-                   "start; a deadline made by a port write during the slice (the PIT programmed) waits for the "
-                   "slice's end (up to 4M instructions). Fix in dbt/machine.py (end the slice when a deadline moves "
-                   "earlier), reported.")
 @pytest.mark.parametrize("runner", ["interp", "llvm"])
 def test_pit_interrupt_requested_on_time_while_polling(runner):
     """PIT channel 0 in mode 0 with a count of 2 (about 1.7 us) raises IRQ 0; a loop polling the PIC's IRR sees it
