@@ -5,8 +5,8 @@ Real mode (mode 16). INT n pushes FLAGS, CS and the IP of the next instruction, 
 from the interrupt vector table at linear n*4 (IVT base 0, limit 3FFh: every vector fits). INT3 is INT 3 and INTO is
 INT 4 when OF = 1 (both traps: the pushed IP is the next instruction's), lifted inline like INT n rather than as
 exceptions. IRET pops IP, CS, FLAGS (IRETD: EIP, CS, EFLAGS, 32 bits each; #GP(0) if EIP is beyond the 64 KiB
-limit); the FLAGS bits it may change are POPF's (the real-mode model keeps IOPL/NT at 0 for 16-bit images). CLI/STI
-write IF.
+limit); the FLAGS bits it may change are POPF's (the real-mode model keeps IOPL/NT at 0 for 16-bit images; the
+system VM writes them through its POPF helper, which notices an interrupt that IF = 1 lets in). CLI/STI write IF.
 
 Modes 32 and 64 are flat user level (CPL 3, IOPL 0): INT n, INT3 and INTO (when OF) raise their vector as a guest
 exception (GuestFault: the system VM will deliver them through an IDT); CLI/STI raise #GP(0); IRET/IRETD/IRETQ do a
@@ -96,6 +96,16 @@ def lift_iret(ctx):
     ip = ctx.pop(ty)
     cs = ctx.resize(ctx.pop(ty), Ty.i16)
     fl = ctx.pop(ty)
+    if ctx.cpu.real and ctx.cpu.system:
+        # The system VM: the flags go through the POPF helper (real-mode masks), which also asks for an exit when
+        # IF opens with an interrupt waiting; the unit ends right after.
+        if ty is not Ty.i16:
+            ctx.trap_if(b.ult(b.const(Ty.i32, 0xFFFF), ip), GP)
+        ctx.set_reg("cs", cs)
+        ctx.flush()
+        b.call("popf", (ctx.resize(fl, Ty.i32), ctx.const(Ty.i32, ty.bits // 8)))
+        ctx.jump(ip)
+        return
     if ctx.cpu.real:
         if ty is Ty.i16:
             mask = POPF_MASK & 0x0FFF          # the real-mode model keeps IOPL/NT at 0 (see stack.POPF)
