@@ -1917,3 +1917,103 @@ f:  iretd
     rec = o.recs[0]
     assert rec.vector == vector and rec.frame[:4] == (err, k.labels["f"], 0x08, pushed_flags(runner, FL, True))
     assert rec.esp == STACK0 - 12 - 16                 # the three dwords IRET did not pop, then the frame
+
+
+REAL_IRET_IF_STUB = """
+pm16:
+    mov ax, 0x78
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov eax, cr0
+    and al, 0xFE
+    mov cr0, eax
+    .byte 0xEA
+    .short real
+    .short 0x0800
+real:
+    mov ax, cs
+    mov ds, ax
+    lidt [ivt_ptr]
+    xor ax, ax
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word ptr [0x90], irq4
+    mov word ptr [0x92], 0x0800
+    mov dx, 0xE9
+    pushf
+    pop ax
+    or ax, 0x200
+    push ax
+    push cs
+    push target
+    iret
+target:
+    nop
+    nop
+    cli
+    mov al, 0x4E
+    out dx, al
+    mov dx, 0x501
+    mov al, 0x22
+    out dx, al
+    hlt
+irq4:
+    mov al, 0x49
+    out dx, al
+    push bp
+    mov bp, sp
+    mov ax, word ptr [bp + 2]
+    out dx, al
+    mov al, ah
+    out dx, al
+    pop bp
+    mov dx, 0x3F9
+    xor al, al
+    out dx, al
+    mov al, 0x20
+    out 0x20, al
+    mov dx, 0xE9
+    iret
+ivt_ptr:
+    .short 0x3FF
+    .long 0
+labels:
+    .short target
+"""
+REAL_MODE_GDT = {0x70: descriptor(0x8000, 0xFFFF, 0x9A, flags=0), 0x78: descriptor(0, 0xFFFF, 0x92, flags=0)}
+
+
+def _to_real_mode(stub: str, setup: str = "") -> tuple:
+    """A kernel that runs ``setup`` in protected mode, copies ``stub`` (16-bit code) to 0x8000 and enters it through
+    a 16-bit code segment (0x70, base 0x8000); the stub leaves protected mode itself. (kernel, stub bytes)"""
+    code = asm.assemble(stub, 16, 0)
+    data = ", ".join(f"{b:#x}" for b in code)
+    body = f"""
+test:
+    {setup}
+    mov esi, stub_bytes
+    mov edi, 0x8000
+    mov ecx, {len(code)}
+    cld
+    rep movsb byte ptr es:[edi], byte ptr [esi]
+    {ljmp(0x70, "0")}
+stub_bytes:
+    .byte {data}
+"""
+    return build(body, gdt=REAL_MODE_GDT), code
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_real_mode_iret_setting_if_takes_a_pending_interrupt(runner):
+    """From the multiboot kernel to real mode (a 16-bit protected-mode segment, CR0.PE cleared, a far JMP to
+    0800:xxxx, LIDT of the real-mode IVT). IRQ 4 pending (vector 0x24), IF = 0: an IRET whose FLAGS image has IF = 1
+    lets the interrupt in right after it; the handler reports the saved IP (the IRET's target) before the target's
+    CLI runs."""
+    k, code = _to_real_mode(REAL_IRET_IF_STUB, PIC_INIT + UART_IRQ4)
+    target = struct.unpack_from("<H", code, len(code) - 2)[0]
+    o = asm.run(k, runner)
+    assert o.status == 0x45, (o.status, o.stop_reason, o.raw)
+    assert o.raw == b"I" + struct.pack("<H", target) + b"N"
