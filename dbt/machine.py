@@ -93,6 +93,7 @@ class PcMachine:
                              **engine_options)
         self.cpu.attach(self.engine)
         self.clock = VirtualClock(self.engine, icount_shift) if clock == "virtual" else _HostTime(100_000_000)
+        self.cpu.now_ns = self.clock.now_ns
         if rtc_start is None:
             rtc_start = int(time.time()) if clock == "host" else 1_764_000_000
         self.devs = pc_devices(self.bus, self.clock, serial_sink=serial, debugcon_sink=debugcon,
@@ -203,6 +204,7 @@ class PcMachine:
                         break
                     budget = min(budget, left)
                 self.stats.slices += 1
+                cpu.slice += 1
                 self._slice_end_ns = deadline if deadline is not None else 1 << 62
                 if eng.run(st["rip"], count=budget) == STOP_HLT:
                     self.halted = True

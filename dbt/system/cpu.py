@@ -55,9 +55,14 @@ class SystemCpu:
         self.engine = None
         self.state = None
         self.segs = Segments(self)
-        self.shadow_pc = None              # interrupts are held off until the instruction at this pc has run
+        # The STI / MOV SS interrupt shadow: interrupts are held off until the instruction at shadow_pc has run. It
+        # can only still hold in the slice that set it (``slice`` is the machine's slice counter then).
+        self.shadow_pc = None
+        self.shadow_slice = -1
+        self.slice = 0
         self.intr_pending = lambda: False  # the machine's "INTR asserted" test
         self.drs = [0] * 8
+        self.now_ns = None                 # the machine's clock: the TSC counts its nanoseconds (1 GHz)
         self.fpu_env = bytes(0)
 
     def attach(self, engine) -> None:
@@ -134,7 +139,7 @@ class SystemCpu:
         if not st["eflags"] & IF:
             return False
         if self.shadow_pc is not None:
-            if st["cs_base"] + st["rip"] == self.shadow_pc:
+            if self.shadow_slice == self.slice and (st["cs_base"] + st["rip"]) & 0xFFFFFFFF == self.shadow_pc:
                 return False
             self.shadow_pc = None
         return True
@@ -170,7 +175,7 @@ class SystemCpu:
             "cli": self._cli, "sti": self._sti, "popf": self._popf, "after_ss": self._after_ss,
             "write_dr": self._write_dr, "read_dr": self._read_dr, "fpu_check": self._fpu_check,
             "fnsave": self._fnsave, "frstor": self._frstor, "priv_check": self._priv_check,
-            "rdtsc_check": self._rdtsc_check,
+            "rdtsc_check": self._rdtsc_check, "rdtsc": self._rdtsc,
         }
         h.update(interrupts.helpers(self))
         h.update(transfers.helpers(self))
@@ -223,6 +228,12 @@ class SystemCpu:
         st["rax"], st["rbx"], st["rcx"], st["rdx"] = eax, ebx, ecx, edx
         return 0
 
+    def _rdtsc(self) -> int:
+        """The time-stamp counter: 1 GHz of the machine's clock (virtual time includes the time skipped in HLT),
+        plus the offset WRMSR set."""
+        now = self.now_ns() if self.now_ns is not None else self.engine.icount() * 4
+        return (now + self.state["tsc"]) & ((1 << 64) - 1)
+
     def _rdtsc_check(self) -> int:
         if self.state["cr4"] & CR4_TSD and self.cpl != 0 and self.protected:
             raise CpuException(GP, 0)
@@ -243,7 +254,7 @@ class SystemCpu:
 
     def _after_ss(self, next_pc: int) -> int:
         """MOV SS / POP SS hold off interrupts until the next instruction has run."""
-        self.shadow_pc = next_pc
+        self.shadow_pc, self.shadow_slice = next_pc, self.slice
         return 0
 
     # Control registers
@@ -417,7 +428,7 @@ class SystemCpu:
             raise CpuException(GP, 0)
         st = self.state
         if not st["eflags"] & IF:
-            self.shadow_pc = next_pc
+            self.shadow_pc, self.shadow_slice = next_pc, self.slice
         st["eflags"] = st["eflags"] | IF
         self.irq_check()
         return 0
