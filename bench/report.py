@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
-"""Markdown tables from pyperf JSON files written by bench_kernels.py / bench_translate.py (``-o FILE``).
+"""Markdown tables from pyperf JSON files written by bench_kernels.py / bench_translate.py / bench_boot.py
+(``-o FILE``).
 
-    python bench/report.py /tmp/k.json /tmp/t.json
+    python bench/report.py /tmp/k.json /tmp/t.json /tmp/b.json
 
 Kernel table: guest MIPS = guest_insns (metadata, one run) / mean seconds per run; ratio = dbt MIPS / Unicorn MIPS
 (> 1: dbt is faster), with the geometric mean of the ratios. Cold-start table: time per whole cold run over the
 10,000-block program, per block and per guest instruction.
+
+Boot tables (bench_boot.py): time per boot-to-exit and the *time* ratio dbt/QEMU (< 1: dbt is faster) of the means,
+of the fastest boots (less sensitive to a busy host), and of the means without each side's fixed startup cost (the
+``startup-*`` boot of an empty kernel); guest MIPS during the workload = (guest_insns(bigwork) - guest_insns(boot))
+/ (time(bigwork) - time(boot)), the instruction counts being dbt's (the guest is deterministic; QEMU runs the same
+instructions up to timer-interrupt handlers); and the translation share of a dbt cold boot from engine.stats (the
+untimed statistics boot of each worker, averaged over workers). "load avg" is the mean of pyperf's load_avg_1min
+over the runs: the host's load while that benchmark ran (2 cores).
 """
 
 from __future__ import annotations
@@ -81,6 +90,100 @@ def cold_table(benches):
     print()
 
 
+BOOT_ENGINES = ("dbt-auto", "dbt-llvm", "qemu")
+PHASES = ("decode", "lift", "optimize", "compile", "execute")
+
+
+def boot_name(case, engine):
+    return f"{case}-{engine}"
+
+
+def run_mean(b, key):
+    """Mean of a per-run metadata value over the runs that have it (None if none has)."""
+    vals = [r.get_metadata()[key] for r in b.get_runs() if key in r.get_metadata()]
+    return sum(vals) / len(vals) if vals else None
+
+
+def boot_insns(benches, case):
+    """dbt's instruction count of one boot of ``case`` (the same for every dbt backend)."""
+    for e in BOOT_ENGINES[:2]:
+        b = benches.get(boot_name(case, e))
+        if b is not None:
+            n = run_mean(b, "guest_insns")
+            if n:
+                return int(n)
+    return None
+
+
+def boot_tables(benches):
+    if not any(boot_name(c, e) in benches for c in ("boot", "bigwork", "startup") for e in BOOT_ENGINES):
+        return
+    startup = {e: mean(benches[boot_name("startup", e)]) for e in BOOT_ENGINES if boot_name("startup", e) in benches}
+    print("| boot-to-exit (`-m 32`) | engine | guest insns | time / boot | fastest boot | time ratio dbt/QEMU "
+          "| ratio of fastest | ratio without startup | whole-boot MIPS | values | load avg |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case in ("boot", "bigwork", "startup"):
+        q = benches.get(boot_name(case, "qemu"))
+        qt = mean(q) if q else None
+        qmin = min(q.get_values()) if q else None
+        n = boot_insns(benches, case)
+        for e in BOOT_ENGINES:
+            b = benches.get(boot_name(case, e))
+            if b is None:
+                continue
+            t = mean(b)
+            sd = f" ± {fmt_time(b.stdev())}" if b.get_nvalue() > 1 else ""
+            tmin = min(b.get_values())
+            ratio = bare = fastest = "-"
+            if qt and e != "qemu":
+                ratio = f"{t / qt:.2f}x"
+                fastest = f"{tmin / qmin:.2f}x"
+                if case != "startup" and e in startup and "qemu" in startup:
+                    bare = f"{(t - startup[e]) / (qt - startup['qemu']):.2f}x"
+            mips = f"{n / t / 1e6:.0f}" if n and case != "startup" else "-"
+            append = b.get_metadata().get("append", "-")
+            load = run_mean(b, "load_avg_1min")
+            print(f"| {case} `{append}` | {e} | {f'{n:,}' if n else '-'} | {fmt_time(t)}{sd} | {fmt_time(tmin)} "
+                  f"| {ratio} | {fastest} | {bare} | {mips} | {b.get_nvalue()} "
+                  f"| {f'{load:.1f}' if load is not None else '-'} |")
+    print()
+    nb, nw = boot_insns(benches, "boot"), boot_insns(benches, "bigwork")
+    rows = []
+    for e in BOOT_ENGINES:
+        b, w = benches.get(boot_name("boot", e)), benches.get(boot_name("bigwork", e))
+        if b is not None and w is not None and nb and nw:
+            rows.append((e, mean(w) - mean(b), min(w.get_values()) - min(b.get_values())))
+    if rows:
+        dn = nw - nb
+        q = {e: (dt, dmin) for e, dt, dmin in rows}.get("qemu")
+        print("| workload (bigwork - boot) | engine | guest insns | time | guest MIPS | time ratio dbt/QEMU "
+              "| from the fastest boots: MIPS | ratio |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for e, dt, dmin in rows:
+            ratio = f"{dt / q[0]:.2f}x" if q and e != "qemu" else "-"
+            rmin = f"{dmin / q[1]:.2f}x" if q and e != "qemu" else "-"
+            print(f"| workload | {e} | {dn:,} | {fmt_time(dt)} | {dn / dt / 1e6:.0f} | {ratio} "
+                  f"| {dn / dmin / 1e6:.0f} | {rmin} |")
+        print()
+    dbt = [(c, e) for c in ("boot", "bigwork") for e in BOOT_ENGINES[:2] if boot_name(c, e) in benches]
+    dbt = [(c, e, benches[boot_name(c, e)]) for c, e in dbt if run_mean(benches[boot_name(c, e)], "seconds_compile")
+           is not None]
+    if dbt:
+        print("| dbt cold boot (stats boot, mean over workers) | blocks translated | insns translated "
+              "| blocks compiled | " + " | ".join(PHASES) + " | outside engine | boot | translate share |")
+        print("|---|---:|---:|---:|" + "---:|" * len(PHASES) + "---:|---:|---:|")
+        for c, e, b in dbt:
+            sec = {p: run_mean(b, f"seconds_{p}") for p in PHASES}
+            wall = run_mean(b, "stats_boot_seconds")
+            translate = sum(sec[p] for p in PHASES[:4])
+            other = wall - translate - sec["execute"]
+            cells = " | ".join(fmt_time(sec[p]) for p in PHASES)
+            print(f"| {c}-{e} | {run_mean(b, 'blocks_translated'):.0f} | {run_mean(b, 'insns_translated'):.0f} "
+                  f"| {run_mean(b, 'blocks_compiled'):.0f} | {cells} | {fmt_time(other)} | {fmt_time(wall)} "
+                  f"| {translate / wall:.0%} |")
+        print()
+
+
 def main(argv):
     if not argv:
         print(__doc__)
@@ -88,6 +191,7 @@ def main(argv):
     benches = load(argv)
     kernel_table(benches)
     cold_table(benches)
+    boot_tables(benches)
     return 0
 
 
