@@ -98,3 +98,17 @@ def test_qemu_is_available_in_ci():
     import os
     if os.environ.get("CI") or os.environ.get("DBT_REQUIRE_QEMU"):
         assert QEMU is not None
+
+
+def test_cli_log_items_go_to_the_log_file(tmp_path):
+    log = tmp_path / "log.txt"
+    done = subprocess.run([sys.executable, "-m", "dbt", "boot", "-append", "work=10 spin=10", "-serial", "none",
+                           "--backend", "llvm", "-d", "in_asm,op,out_asm,int", "-D", str(log)], capture_output=True,
+                          timeout=300, check=False)
+    assert done.returncode == layout.EXIT_STATUS, done.stderr.decode()[-2000:]
+    text = log.read_text()
+    assert "IN: linear 0x10000c" in text                  # the multiboot entry point's block
+    assert "OP:\nunit pc=" in text and "OUT: LLVM module" in text
+    # -d int: the guest's deliberate #DE and page faults (vector 14 with CR2) and the timer interrupts
+    assert "exception vector 0 " in text and "exception vector 14 error 0x2 " in text
+    assert "interrupt vector 0x20" in text
