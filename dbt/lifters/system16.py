@@ -2,9 +2,9 @@
 CPUID, RDTSC (SDM Vol. 2; real-mode interrupts: Vol. 3 20.1.4).
 
 Real mode (mode 16). INT n pushes FLAGS, CS and the IP of the next instruction, clears IF, TF and AC, loads CS:IP
-from the interrupt vector table at linear n*4 (IVT base 0, limit 3FFh: every vector fits). INT3 is INT 3 and INTO is
-INT 4 when OF = 1 (both traps: the pushed IP is the next instruction's), lifted inline like INT n rather than as
-exceptions. IRET pops IP, CS, FLAGS (IRETD: EIP, CS, EFLAGS, 32 bits each; #GP(0) if EIP is beyond the 64 KiB
+from the interrupt vector table at linear n*4 (IVT base 0, limit 3FFh: every vector fits; the system VM reads it at
+IDTR.base + n*4, since LIDT can move it). INT3 is INT 3 and INTO is INT 4 when OF = 1 (both traps: the pushed IP is
+the next instruction's), lifted inline like INT n rather than as exceptions. IRET pops IP, CS, FLAGS (IRETD: EIP, CS, EFLAGS, 32 bits each; #GP(0) if EIP is beyond the 64 KiB
 limit); the FLAGS bits it may change are POPF's (the real-mode model keeps IOPL/NT at 0 for 16-bit images; the
 system VM writes them through its POPF helper, which notices an interrupt that IF = 1 lets in). CLI/STI write IF.
 
@@ -37,8 +37,10 @@ def real_mode_int(ctx, vector: int) -> None:
     """Lifts a software interrupt in real mode: pushes, IF/TF/AC cleared, CS:IP from the IVT; ends the unit."""
     b = ctx.b
     entry = b.const(Ty.i64, vector * 4)
+    if ctx.cpu.system:                                  # the IVT is at IDTR.base (LIDT can move it)
+        entry = b.and_(b.add(b.zext(Ty.i64, ctx.get("idt_base")), entry), b.const(Ty.i64, 0xFFFFFFFF))
     new_ip = ctx.load(Ty.i16, entry)
-    new_cs = ctx.load(Ty.i16, b.const(Ty.i64, vector * 4 + 2))
+    new_cs = ctx.load(Ty.i16, b.add(entry, b.const(Ty.i64, 2)))
     ctx.push(pack_flags(ctx, Ty.i16))
     ctx.push(ctx.reg("cs"))
     ctx.push(ctx.const(Ty.i16, ctx.next_ip))

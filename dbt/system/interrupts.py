@@ -11,7 +11,7 @@ INT1 (ICEBP, F1) is delivered as #DB without the gate DPL check that INT n makes
 
 A fault during delivery of a first exception is delivered instead, unless the pair is contributory/contributory or
 page-fault/(contributory or page fault): then #DF(0); a fault while delivering #DF is a triple fault (SDM Vol. 3
-table 6-5). Real mode uses the IVT (the engine's real-mode delivery).
+table 6-5). Real mode uses the IVT at IDTR.base.
 
 IRET returns to the same or an outer privilege (popping SS:ESP), with the flag rules of CPL and IOPL; it nulls the
 data segment registers the outer level may not use. Task returns (NT = 1) and returns to virtual-8086 mode raise
@@ -30,7 +30,7 @@ ERROR_CODE_VECTORS = frozenset((8, 10, 11, 12, 13, 14, 17))
 CONTRIBUTORY = frozenset((0, 10, 11, 12, 13))
 FAULTS = frozenset((0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19))     # fault-class exceptions: RF = 1 is pushed
 DF, PF = 8, 14
-IF, TF, NT, RF, VM = 1 << 9, 1 << 8, 1 << 14, 1 << 16, 1 << 17
+IF, TF, NT, RF, VM, AC = 1 << 9, 1 << 8, 1 << 14, 1 << 16, 1 << 17, 1 << 18
 IRET_FLAGS = 0x244DD5          # CF PF AF ZF SF TF DF OF NT AC ID; IF and IOPL by privilege (RF: see above)
 
 
@@ -40,7 +40,7 @@ def deliver_exception(cpu, vector: int, error: int, pc: int) -> None:
     if vector == PF:
         st["cr2"] = st["fault_addr"]
     if not cpu.protected:
-        cpu.engine._deliver_real_mode(vector, pc)
+        deliver_real(cpu, vector, pc)
         return
     _deliver_checked(cpu, vector, error if vector in ERROR_CODE_VECTORS else None, pc, exception=True)
 
@@ -49,9 +49,25 @@ def deliver_external(cpu, vector: int) -> None:
     """A hardware interrupt (INTR acknowledged with ``vector``) taken between instructions."""
     st = cpu.state
     if not cpu.protected:
-        cpu.engine._deliver_real_mode(vector, st["rip"])
+        deliver_real(cpu, vector, st["rip"])
         return
     _deliver_checked(cpu, vector, None, st["rip"], exception=False)
+
+
+def deliver_real(cpu, vector: int, ip: int) -> None:
+    """Real mode: push FLAGS, CS and ``ip``, clear IF, TF and AC, load CS:IP from the IVT entry at IDTR.base + 4n
+    (LIDT can move the IVT: SDM Vol. 3 20.1.4)."""
+    st, mem = cpu.state, cpu.mem
+    flags = st.pack_flags() & 0xFFFF
+    sp = st["rsp"] & 0xFFFF
+    for v in (flags, st["cs"], ip):
+        sp = (sp - 2) & 0xFFFF
+        mem.store((st["ss_base"] + sp) & 0xFFFFFFFF, 2, v)
+    entry = (st["idt_base"] + vector * 4) & 0xFFFFFFFF
+    new_ip, new_cs = mem.load(entry, 2), mem.load(entry + 2, 2)
+    st["rsp"] = (st["rsp"] & ~0xFFFF) | sp
+    st["eflags"] = st["eflags"] & ~(AC | IF | TF)
+    st["cs"], st["cs_base"], st["rip"] = new_cs, new_cs << 4, new_ip
 
 
 def _deliver_checked(cpu, vector, error, ret_ip, exception: bool) -> None:
@@ -151,7 +167,7 @@ def _tss_stack(cpu, cpl: int, ext: int) -> tuple[int, int]:
 def interrupt_soft(cpu, vector: int, next_ip: int) -> int:
     """INT n / INT3 / INTO in protected mode (the gate's DPL is checked against CPL)."""
     if not cpu.protected:
-        cpu.engine._deliver_real_mode(vector, next_ip)
+        deliver_real(cpu, vector, next_ip)
         return 0
     _deliver(cpu, vector, None, next_ip, soft=True, ext=0)
     return 0
