@@ -2017,3 +2017,64 @@ def test_real_mode_iret_setting_if_takes_a_pending_interrupt(runner):
     o = asm.run(k, runner)
     assert o.status == 0x45, (o.status, o.stop_reason, o.raw)
     assert o.raw == b"I" + struct.pack("<H", target) + b"N"
+
+
+ROM_REAL_IDTR = """
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word ptr [0x1100], h40
+    mov word ptr [0x1102], 0xF000
+    mov word ptr [0x1000], h0
+    mov word ptr [0x1002], 0xF000
+    mov word ptr [0x100], bad
+    mov word ptr [0x102], 0xF000
+    mov word ptr [0x0], bad
+    mov word ptr [0x2], 0xF000
+    mov ax, cs
+    mov ds, ax
+    lidt [ivt_ptr]
+    xor ax, ax
+    mov ds, ax
+    mov dx, 0xE9
+    int 0x40
+    xor bl, bl
+    div bl
+    mov dx, 0x501
+    mov al, 0x22
+    out dx, al
+    hlt
+h40:
+    mov al, 0x41
+    out dx, al
+    iret
+h0:
+    mov al, 0x30
+    out dx, al
+    push bp
+    mov bp, sp
+    add word ptr [bp + 2], 2
+    pop bp
+    iret
+bad:
+    mov al, 0x58
+    out dx, al
+    mov dx, 0x501
+    mov al, 0x7F
+    out dx, al
+    hlt
+ivt_ptr:
+    .short 0x3FF
+    .long 0x1000
+"""
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_real_mode_ivt_follows_idtr(runner):
+    """Real mode takes interrupt vectors from IDTR.base + 4 * n, not from 0 (SDM Vol. 3 20.1.4: LIDT can move the
+    IVT): after LIDT with base 1000h, INT 40h and #DE use the entries at 1100h and 1000h."""
+    rom = asm.build_rom([(0, 16, 0, ROM_REAL_IDTR), (0xFFF0, 16, 0xFFF0, ROM_RESET)])
+    o = asm.run_rom(rom, runner)
+    assert (o.status, o.raw) == (0x45, b"A0"), o.stop_reason
