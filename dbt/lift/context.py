@@ -168,8 +168,14 @@ class InsnCtx:
         return a
 
     def limit_check(self, seg: str, offset: int, size: int) -> None:
-        """Real mode: trap unless offset .. offset+size-1 lies within the segment limit 0xFFFF."""
+        """Real mode: trap unless offset .. offset+size-1 lies within the segment limit: 0xFFFF, or in the system VM
+        the limit in the segment's descriptor cache, which protected mode may have left larger ("unreal" mode)."""
         b = self.b
+        if self.cpu.system:
+            last = b.add(self.resize(offset, Ty.i64), b.const(Ty.i64, size - 1))
+            limit = self.resize(self.get(seg + "_limit"), Ty.i64)
+            self.trap_if(b.ult(limit, last), SS if seg == "ss" else GP)
+            return
         ty = b.type_of(offset)
         last = 0x10000 - size
         if ty.bits <= 16 and last >= ty.mask:
