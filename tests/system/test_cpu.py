@@ -1986,7 +1986,7 @@ labels:
 REAL_MODE_GDT = {0x70: descriptor(0x8000, 0xFFFF, 0x9A, flags=0), 0x78: descriptor(0, 0xFFFF, 0x92, flags=0)}
 
 
-def _to_real_mode(stub: str, setup: str = "") -> tuple:
+def _to_real_mode(stub: str, setup: str = "", gdt: dict | None = None) -> tuple:
     """A kernel that runs ``setup`` in protected mode, copies ``stub`` (16-bit code) to 0x8000 and enters it through
     a 16-bit code segment (0x70, base 0x8000); the stub leaves protected mode itself. (kernel, stub bytes)"""
     code = asm.assemble(stub, 16, 0)
@@ -2003,7 +2003,7 @@ test:
 stub_bytes:
     .byte {data}
 """
-    return build(body, gdt=REAL_MODE_GDT), code
+    return build(body, gdt=REAL_MODE_GDT | (gdt or {})), code
 
 
 @pytest.mark.parametrize("runner", RUNNERS_AUTO)
@@ -2078,3 +2078,59 @@ def test_real_mode_ivt_follows_idtr(runner):
     rom = asm.build_rom([(0, 16, 0, ROM_REAL_IDTR), (0xFFF0, 16, 0xFFF0, ROM_RESET)])
     o = asm.run_rom(rom, runner)
     assert (o.status, o.raw) == (0x45, b"A0"), o.stop_reason
+
+
+UNREAL_STUB = """
+pm16:
+    mov ax, 0x80
+    mov ds, ax
+    mov es, ax
+    mov ax, 0x78
+    mov ss, ax
+    mov eax, cr0
+    and al, 0xFE
+    mov cr0, eax
+    .byte 0xEA
+    .short real
+    .short 0x0800
+real:
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word ptr [0x34], gp_h
+    mov word ptr [0x36], 0x0800
+    mov esi, 0x200000
+    mov eax, dword ptr [esi]
+    mov dx, 0xE9
+    out dx, al
+    mov al, ah
+    out dx, al
+    mov dword ptr [esi + 4], 0x600DF00D
+    mov eax, dword ptr [esi + 4]
+    shr eax, 16
+    out dx, al
+    mov dx, 0x501
+    mov al, 0x22
+    out dx, al
+    hlt
+gp_h:
+    mov dx, 0xE9
+    mov al, 0x47
+    out dx, al
+    mov dx, 0x501
+    mov al, 0x7F
+    out dx, al
+    hlt
+"""
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_unreal_mode(runner):
+    """"Unreal" (big real) mode, which boot loaders and BIOSes use: DS loaded in protected mode with a 4 GiB limit
+    keeps that limit in its descriptor cache after the return to real mode (loading DS there changes only the
+    selector and base), so a 32-bit offset above 64 KiB works instead of raising interrupt 13."""
+    setup = "mov dword ptr [VALS], 0xBEEF"
+    k, _ = _to_real_mode(UNREAL_STUB, setup, gdt={0x80: descriptor(0, 0xFFFFF, 0x92, flags=0x8)})
+    o = asm.run(k, runner)
+    assert (o.status, o.raw) == (0x45, b"\xef\xbe\x0d"), o.stop_reason
