@@ -8,7 +8,8 @@ Lifters are small functions, one per mnemonic family, registered by Capstone mne
 The driver decodes one instruction at a time, marks its boundary with an ``insn`` op, calls its lifter and flushes the
 instruction's state writes. A unit ends at a control transfer, an exception, a page change beyond the second page, a
 breakpoint address, ``max_insns``, or after the instruction that follows an STI (whose interrupt shadow lasts one
-instruction: an interrupt it held off is taken at that unit boundary). An undecodable or unimplemented instruction
+instruction: an interrupt it held off is taken at that unit boundary). With EFLAGS.TF (``cpu.tf``) a unit holds one
+instruction and every exit delivers the single-step #DB first (``InsnCtx.single_step``). An undecodable or unimplemented instruction
 becomes a #UD trap at its address, so the guest sees what a CPU would show it.
 """
 
@@ -79,6 +80,8 @@ def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
     cur = ip
     first_page = linear >> 12
     ip_mask = (1 << mode) - 1
+    if cpu.tf:
+        max_insns = 1                            # single-step: one instruction, then #DB
     end_next = False                             # the previous instruction was STI: this one ends the unit
     while True:
         lin_mask = 0xFFFFFFFF if mode != 64 else 0xFFFFFFFFFFFFFFFF
@@ -138,10 +141,10 @@ def lift_block(decoder, fetch, cpu, ip: int, cs_base: int, max_insns: int = 64,
         if ctx.end_after:
             # The instruction may have changed the mode (MOV SS): leave through the dispatcher.
             unit.attrs["nochain"] = 1
-            b.exit(b.const(Ty.i64, cur & ip_mask))
+            ctx.jump(b.const(Ty.i64, cur & ip_mask))
             break
         if tr.ninsns >= max_insns or cur in stop_at or end_next:
-            b.exit(b.const(Ty.i64, cur & ip_mask))
+            ctx.jump(b.const(Ty.i64, cur & ip_mask))
             break
         end_next = ctx.end_after_next
     return tr

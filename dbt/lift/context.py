@@ -42,6 +42,8 @@ class InsnCtx:
         self.ended = False
         self.end_after = False            # the instruction may change the mode: the unit ends after it
         self.end_after_next = False       # STI's interrupt shadow: the unit ends after the next instruction
+        self.step = cpu.tf                # EFLAGS.TF: every exit first delivers the single-step #DB (a trap); INT n
+        #                                   and the like clear it, since they deliver an interrupt themselves
         self.addseg = cpu.addseg          # real and system modes: segment bases apply to every access
         self.sp_ty = WIDTH_TY[cpu.stack]  # stack-pointer width (SS.B)
         self.ip_ty = WIDTH_TY[mode]
@@ -281,13 +283,30 @@ class InsnCtx:
     def jump(self, target: int) -> None:
         """Ends the unit with a jump to ``target`` (an IR value of any width: zero-extended)."""
         self.flush()
-        self.b.exit(self.resize(target, Ty.i64))
+        t = self.resize(target, Ty.i64)
+        if self.step:
+            t = self.single_step(t)
+        self.b.exit(t)
         self.ended = True
 
     def jump_if(self, cond: int, target: int) -> None:
         """Side exit to ``target`` (an IR value) when cond; pending writes are flushed first."""
         self.flush()
-        self.b.exitif(cond, self.resize(target, Ty.i64))
+        t = self.resize(target, Ty.i64)
+        if self.step:
+            t = self.single_step(t, cond)
+        self.b.exitif(cond, t)
+
+    def single_step(self, target: int, cond: int | None = None) -> int:
+        """EFLAGS.TF was set when the instruction began: a helper delivers the single-step #DB (when ``cond``) with
+        ``target`` as the return address; the unit then leaves for the handler (the rip it returns), unchained."""
+        b = self.b
+        if cond is None:
+            b.call("single_step", (target,))
+        else:
+            b.call("single_step_if", (b.zext(Ty.i32, cond), target))
+        b.unit.attrs["nochain"] = 1
+        return b.get(Ty.i64, LAYOUT.offset("rip"))
 
     def trap(self, vector: int, err: int = 0) -> None:
         self.flush()
@@ -303,7 +322,10 @@ class InsnCtx:
         through the dispatcher (the unit is never chained, so the next unit is looked up in the new mode)."""
         self.flush()
         self.b.unit.attrs["nochain"] = 1
-        self.b.exit(self.b.get(Ty.i64, LAYOUT.offset("rip")))
+        t = self.b.get(Ty.i64, LAYOUT.offset("rip"))
+        if self.step:
+            t = self.single_step(t)
+        self.b.exit(t)
         self.ended = True
 
     def halt(self) -> None:

@@ -96,6 +96,7 @@ def lift_int1(ctx):
         real_mode_int(ctx, DB)
     elif ctx.cpu.system:
         # #DB through the IDT without INT n's gate DPL check (a helper; it ends the unit)
+        ctx.step = False
         ctx.flush()
         ctx.b.call("int1", (ctx.const(Ty.i32, ctx.next_ip),))
         ctx.jump_mode_change()

@@ -61,9 +61,11 @@ def lift_popf(ctx):
     v = ctx.pop(ty)
     if ctx.cpu.system:
         # CPL/IOPL rules for IF and IOPL, and a prompt exit when IF opens with an interrupt waiting: a helper. The
-        # unit ends here, so that exit happens before the next instruction (POPF has no interrupt shadow).
+        # unit ends here, so that exit happens before the next instruction (POPF has no interrupt shadow), through
+        # the dispatcher: a change of TF changes the translation mode.
         ctx.b.call("popf", (ctx.resize(v, Ty.i32), ctx.const(Ty.i32, ty.bits // 8)))
-        ctx.jump(ctx.ip_value(ctx.next_ip))
+        ctx.put("rip", ctx.ip_value(ctx.next_ip))
+        ctx.jump_mode_change()                  # TF may have changed the translation mode
         return
     mask = POPF_MASK & ty.mask
     if ctx.cpu.real:

@@ -50,14 +50,16 @@ def real_mode_int(ctx, vector: int) -> None:
 
 
 def soft_int(ctx, vector: int) -> None:
-    """System VM, protected mode: INT n through the IDT (a helper: gate checks, stack switch); ends the unit."""
+    """System VM: INT n through the IDT or, in real mode, the IVT (a helper: gate checks, stack switch, the mode);
+    ends the unit. INT n clears TF: no single-step trap follows it."""
+    ctx.step = False
     ctx.flush()
     ctx.b.call("int_soft", (ctx.const(Ty.i32, vector), ctx.const(Ty.i32, ctx.next_ip)))
     ctx.jump_mode_change()
 
 
 def _interrupt(ctx, vector: int) -> None:
-    if ctx.cpu.real:
+    if ctx.cpu.real and not ctx.cpu.tf:
         real_mode_int(ctx, vector)
     elif ctx.cpu.system:
         soft_int(ctx, vector)
@@ -104,9 +106,10 @@ def lift_iret(ctx):
         if ty is not Ty.i16:
             ctx.trap_if(b.ult(b.const(Ty.i32, 0xFFFF), ip), GP)
         ctx.set_reg("cs", cs)
+        ctx.put("rip", ctx.resize(ip, Ty.i64))
         ctx.flush()
         b.call("popf", (ctx.resize(fl, Ty.i32), ctx.const(Ty.i32, ty.bits // 8)))
-        ctx.jump(ip)
+        ctx.jump_mode_change()                 # TF may have changed the translation mode
         return
     if ctx.cpu.real:
         if ty is Ty.i16:

@@ -6,8 +6,8 @@ descriptor-table loads, LAR/LSL/VERR/VERW, INVLPG, SYSENTER/SYSEXIT, port I/O wi
 and the x87 state an OS saves. A helper that refuses raises ``CpuException``; the calling instruction then faults with
 the state it had before it (helpers commit their register writes last).
 
-The translation mode (``tbflags``: code and stack size, real/protected, CPL) is recomputed by ``update_mode`` after
-anything that may change it; the native TLB is flushed when CPL changes, since it caches one privilege's rights.
+The translation mode (``tbflags``: code and stack size, real/protected, CPL, TF) is recomputed by ``update_mode``
+after anything that may change it; the native TLB is flushed when CPL changes, since it caches one privilege's rights.
 
 Exceptions and interrupts go through ``deliver``/``interrupt`` (``dbt.system.interrupts``); a fault during delivery
 becomes #DF as the SDM's table 6-5 says, and a fault while delivering #DF is a triple fault: ``TripleFault`` stops the
@@ -85,13 +85,14 @@ class SystemCpu:
         old = st["tbflags"]
         if cpl is None:
             cpl = (old >> 6) & 3
+        tf = bool(st["eflags"] & TF)
         if not st["cr0"] & CR0_PE:
-            mode = CpuMode(16, 16, real=True, system=True, cpl=0)
+            mode = CpuMode(16, 16, real=True, system=True, cpl=0, tf=tf)
         else:
             if st["eflags"] & VM:
                 raise Unsupported("virtual-8086 mode")
             mode = CpuMode(32 if st["cs_attr"] & ATTR_DB else 16, 32 if st["ss_attr"] & ATTR_DB else 16,
-                           system=True, cpl=cpl)
+                           system=True, cpl=cpl, tf=tf)
         st["tbflags"] = mode.flags
         if (old >> 6) & 3 != mode.cpl:
             self.mem.set_privilege(mode.cpl == 3)
@@ -445,6 +446,8 @@ class SystemCpu:
             mask &= 0xFFFF
         old = st.pack_flags()
         st.unpack_flags((old & ~mask) | (value & mask))
+        if (old ^ value) & mask & TF:
+            self.update_mode()                           # single-stepping starts or stops (the unit ends here)
         self.irq_check()
         return 0
 

@@ -7,7 +7,8 @@ and 17, the error code. TF, NT, RF and VM are cleared. The EFLAGS image pushed f
 set (SDM Vol. 3 17.3.1.1). The error code of a fault met during delivery has EXT set when an event external to the
 program (a hardware interrupt, an earlier exception, INT1) was being delivered, clear for INT n/INT3/INTO (SDM
 Vol. 3 6.13), and IDT set (bit 1) when it names a gate.
-INT1 (ICEBP, F1) is delivered as #DB without the gate DPL check that INT n makes.
+INT1 (ICEBP, F1) is delivered as #DB without the gate DPL check that INT n makes. With EFLAGS.TF set, translated
+code calls ``single_step`` after each instruction (but INT n, INT3, INTO and INT1, which clear TF): #DB, a trap.
 
 A fault during delivery of a first exception is delivered instead, unless the pair is contributory/contributory or
 page-fault/(contributory or page fault): then #DF(0); a fault while delivering #DF is a triple fault (SDM Vol. 3
@@ -68,6 +69,7 @@ def deliver_real(cpu, vector: int, ip: int) -> None:
     st["rsp"] = (st["rsp"] & ~0xFFFF) | sp
     st["eflags"] = st["eflags"] & ~(AC | IF | TF)
     st["cs"], st["cs_base"], st["rip"] = new_cs, new_cs << 4, new_ip
+    cpu.update_mode()                        # TF cleared
 
 
 def _deliver_checked(cpu, vector, error, ret_ip, exception: bool) -> None:
@@ -180,6 +182,15 @@ def interrupt_icebp(cpu, next_ip: int) -> int:
     return 0
 
 
+def single_step(cpu, next_ip: int, cond: int = 1) -> int:
+    """The single-step trap (EFLAGS.TF was set when the instruction began): #DB with DR6.BS set and ``next_ip`` as
+    the return address (SDM Vol. 3 17.3.1.4)."""
+    if cond:
+        cpu.drs[6] |= 0x4000
+        deliver_exception(cpu, 1, 0, next_ip)
+    return 0
+
+
 def iret(cpu, size: int) -> int:
     from dbt.system.cpu import Unsupported
     st = cpu.state
@@ -253,4 +264,6 @@ def return_far(cpu, sel: int, eip: int, stk: GuestStack, size: int, imm: int, co
 def helpers(cpu) -> dict:
     return {"int_soft": lambda vector, next_ip: interrupt_soft(cpu, vector, next_ip),
             "int1": lambda next_ip: interrupt_icebp(cpu, next_ip),
+            "single_step": lambda next_ip: single_step(cpu, next_ip),
+            "single_step_if": lambda cond, next_ip: single_step(cpu, next_ip, cond),
             "iret": lambda size: iret(cpu, size)}
