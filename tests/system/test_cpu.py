@@ -2135,3 +2135,88 @@ def test_unreal_mode(runner):
     k, _ = _to_real_mode(UNREAL_STUB, setup, gdt={0x80: descriptor(0, 0xFFFFF, 0x92, flags=0x8)})
     o = asm.run(k, runner)
     assert (o.status, o.raw) == (0x45, b"\xef\xbe\x0d"), o.stop_reason
+
+
+# ---- single-step (EFLAGS.TF) ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_single_step(runner):
+    """POPF sets TF: no trap after that POPF, then #DB (a trap: the saved EIP is the next instruction's) after each
+    instruction, a taken jump included (the saved EIP is its target), until a POPF that clears TF, which traps once
+    more (TF was set when it began) with TF clear in the saved EFLAGS (SDM Vol. 3 17.3.1.4). The #DB handler (an
+    interrupt gate: TF clear inside it) logs the saved EIP and EFLAGS and returns with IRET, which restores TF."""
+    body = """
+test:
+    mov eax, 1
+    mov ebx, db_h
+    mov ecx, 0x00088E00
+    call set_gate
+    mov edi, VALS
+    pushfd
+    or dword ptr [esp], 0x100
+    popfd
+s1: mov eax, 5
+s2: add eax, 1
+s3: jmp s5
+    nop
+s5: pushfd
+s6: and dword ptr [esp], 0xFFFFFEFF
+s7: popfd
+s8: mov dword ptr [VALS + 0x80], edi
+    jmp finish
+db_h:
+    mov eax, dword ptr [esp]
+    mov dword ptr [edi], eax
+    mov eax, dword ptr [esp + 8]
+    mov dword ptr [edi + 4], eax
+    add edi, 8
+    iretd
+"""
+    k = build(body, labels=("s1", "s2", "s3", "s5", "s6", "s7", "s8"))
+    o = outcome(k, runner)
+    lab = k.labels
+    steps = [lab["s2"], lab["s3"], lab["s5"], lab["s6"], lab["s7"], lab["s8"]]
+    assert o.vals[0:2 * len(steps):2] == steps, [hex(v) for v in o.vals[:14]]
+    assert all(f & TF for f in o.vals[1:2 * len(steps) - 2:2]) and not o.vals[2 * len(steps) - 1] & TF
+    assert o.vals[0x20] == asm.VALS + 8 * len(steps)           # no trap after s8
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_single_step_over_int_n(runner):
+    """With TF set, INT n clears TF: no trap after the INT, none inside its handler, none after the handler's IRET
+    (TF was clear when it began); the IRET restores TF, so the instruction after the INT traps (SDM 17.3.1.4)."""
+    body = """
+test:
+    mov eax, 1
+    mov ebx, db_h
+    mov ecx, 0x00088E00
+    call set_gate
+    mov eax, 0x40
+    mov ebx, h40
+    call set_gate
+    mov edi, VALS
+    pushfd
+    or dword ptr [esp], 0x100
+    popfd
+s1: int 0x40
+s2: nop
+s3: pushfd
+s4: and dword ptr [esp], 0xFFFFFEFF
+s5: popfd
+s6: mov dword ptr [VALS + 0x80], edi
+    jmp finish
+h40:
+    mov ebx, 1
+    mov ebx, 2
+    iretd
+db_h:
+    mov eax, dword ptr [esp]
+    mov dword ptr [edi], eax
+    add edi, 4
+    iretd
+"""
+    k = build(body, labels=("s3", "s4", "s5", "s6"))
+    o = outcome(k, runner)
+    steps = [k.labels[n] for n in ("s3", "s4", "s5", "s6")]
+    assert o.vals[:len(steps)] == steps, [hex(v) for v in o.vals[:8]]
+    assert o.vals[0x20] == asm.VALS + 4 * len(steps)
