@@ -112,6 +112,14 @@ VECTOR_CASES = {
     "gp_rpl": (13, 0x10, True, "mov eax, 0x13\n" + SET_FL + "\nf: mov ds, eax", None),
     # #GP(0) loading SS with the null selector.
     "gp_null_ss": (13, 0, True, "xor eax, eax\n" + SET_FL + "\nf: mov ss, eax", None),
+    # #GP(0) setting CR0.PG with CR0.PE clear.
+    "gp_cr0_pg": (13, 0, True, "mov eax, 0x80000010\n" + SET_FL + "\nf: mov cr0, eax", None),
+    # #GP: LTR of a busy TSS (the one the prelude loaded): error code = the selector.
+    "gp_ltr_busy": (13, 0x28, True, "mov eax, 0x28\n" + SET_FL + "\nf: ltr ax", None),
+    # #GP: LLDT of a descriptor that is not an LDT (a code segment): error code = the selector.
+    "gp_lldt_code": (13, 0x08, True, "mov eax, 0x08\n" + SET_FL + "\nf: lldt ax", None),
+    # #GP: MOV SS with RPL 3 != CPL 0: error code = the selector.
+    "gp_ss_rpl": (13, 0x10, True, "mov eax, 0x13\n" + SET_FL + "\nf: mov ss, eax", None),
     # #GP(0) setting CR0.NW with CR0.CD clear (MOV CRn: "an attempt to write 1 to NW while CD = 0").
     "gp_cr0_nw": (13, 0, True, "mov eax, cr0\nand eax, 0x9FFFFFFF\nor eax, 0x20000000\n" + SET_FL +
                   "\nf: mov cr0, eax", None),
@@ -133,7 +141,8 @@ VECTOR_CASES = {
 QEMU_DEPARTS = {"db_icebp": "QEMU 7.2 raises #UD for F1 (its ICEBP decoding is compiled out, WANT_ICEBP)",
                 "gp_rdmsr": "QEMU's TCG reads unknown MSRs as 0 instead of raising #GP",
                 "gp_cr4": "QEMU 7.2 hangs re-running a MOV CR4 that sets a reserved bit",
-                "gp_cr0_nw": "QEMU 7.2 accepts CR0.NW = 1 with CD = 0"}
+                "gp_cr0_nw": "QEMU 7.2 accepts CR0.NW = 1 with CD = 0",
+                "gp_cr0_pg": "QEMU 7.2 accepts CR0.PG = 1 with PE = 0 (and then triple-faults)"}
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -971,6 +980,9 @@ RING3_GP = {
     "wrmsr": "wrmsr",
     "clts": "clts",
     "out": "out 0xE9, al",
+    "mov_dr7": "mov eax, dr7",
+    "wbinvd": "wbinvd",
+    "lmsw": "lmsw ax",
 }
 
 
@@ -1233,7 +1245,6 @@ def test_rom_from_the_reset_vector(runner):
 def test_software_interrupts_at_ring3_through_dpl0_gates(runner):
     """INT3 and INTO are software interrupts: through a DPL 0 gate from ring 3 they raise #GP(vector * 8 + 2) as a
     fault of the instruction (unlike INT1, and unlike the exceptions they name)."""
-    k = _ring3_case(f"{SET_FL}\nf: .byte 0xCC\ng: into", labels=("f", "g"))
     k = build(f"""
 test:
     {catch('next')}
@@ -1434,13 +1445,11 @@ callee:
     mov dword ptr [VALS + 12], esp
     retf
 """
-    k = build(body, labels=("back",), gdt={0x70: FLAT_CODE0_COPY})
+    k = build(body, labels=("back",), gdt={0x70: asm.FLAT_CODE0})
     o = outcome(k, runner)
     assert o.vals[:4] == [0x70, k.labels["back"], 0x08, STACK0 - 8]
     assert o.vals[0x10:0x13] == [STACK0, STACK0, 0x08]
 
-
-FLAT_CODE0_COPY = asm.FLAT_CODE0
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -2220,3 +2229,30 @@ db_h:
     steps = [k.labels[n] for n in ("s3", "s4", "s5", "s6")]
     assert o.vals[:len(steps)] == steps, [hex(v) for v in o.vals[:8]]
     assert o.vals[0x20] == asm.VALS + 4 * len(steps)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_unprivileged_system_reads_at_ring3(runner):
+    """SGDT, SIDT, SLDT, STR and SMSW are not privileged (no UMIP on an i686): at ring 3 they store GDTR, IDTR, the
+    LDTR and TR selectors and the low word of CR0 (PE, ET: 0011h). (SGDT/SIDT as bytes: Keystone adds a 66h.)"""
+    body = """
+    .byte 0x0F, 0x01, 0x05
+    .long VALS
+    .byte 0x0F, 0x01, 0x0D
+    .long VALS + 8
+    sldt eax
+    mov dword ptr [VALS + 16], eax
+    str eax
+    mov dword ptr [VALS + 20], eax
+    smsw eax
+    and eax, 0xFFFF
+    mov dword ptr [VALS + 24], eax
+"""
+    k = build(f"test:\nmov eax, ring3\njmp to_ring3\nring3:\n{body}\nint 0xF0\n", labels=("gdt", "idt"))
+    o = outcome(k, runner)
+    assert o.recs == []
+    raw = b"".join(v.to_bytes(4, "little") for v in o.vals[:7])
+    limit_g, base_g = struct.unpack_from("<HI", raw, 0)
+    limit_i, base_i = struct.unpack_from("<HI", raw, 8)
+    assert (limit_g, base_g, limit_i, base_i) == (8 * asm.GDT_SLOTS - 1, k.labels["gdt"], 0x7FF, k.labels["idt"])
+    assert o.vals[4:7] == [0, 0x28, 0x11]
