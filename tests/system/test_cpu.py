@@ -2277,3 +2277,57 @@ def test_multiboot_handover(runner):
     ram = [(e[1], e[3], e[5]) for e in entries]          # (base low, length low, type)
     assert ram[:2] == [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2)]
     assert (0x100000, 16 * 1024 * 1024 - 0x100000 - 0x20000, 1) in ram
+
+
+ROM_A20 = """
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov byte ptr [0], 0x11
+    mov ax, 0xFFFF
+    mov es, ax
+    mov dx, 0xE9
+kbc_wait1:
+    in al, 0x64
+    test al, 2
+    jnz kbc_wait1
+    mov al, 0xD1
+    out 0x64, al
+kbc_wait2:
+    in al, 0x64
+    test al, 2
+    jnz kbc_wait2
+    mov al, 0xDD
+    out 0x60, al
+kbc_wait3:
+    in al, 0x64
+    test al, 2
+    jnz kbc_wait3
+    in al, 0x92
+    and al, 0xFD
+    out 0x92, al
+    mov byte ptr es:[0x10], 0x5A
+    mov al, byte ptr [0]
+    out dx, al
+    in al, 0x92
+    or al, 2
+    out 0x92, al
+    mov byte ptr es:[0x10], 0xA5
+    mov al, byte ptr [0]
+    out dx, al
+    mov al, byte ptr es:[0x10]
+    out dx, al
+    mov dx, 0x501
+    mov al, 0x22
+    out dx, al
+    hlt
+"""
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_a20_gate(runner):
+    """With A20 masked (the keyboard controller's output port bit 1 and port 92h bit 1 both clear), FFFF:0010 is
+    physical 0 (the 8086 wrap); with A20 on again (port 92h) it is 100000h."""
+    rom = asm.build_rom([(0, 16, 0, ROM_A20), (0xFFF0, 16, 0xFFF0, ROM_RESET)])
+    o = asm.run_rom(rom, runner)
+    assert (o.status, o.raw) == (0x45, b"\x5a\x5a\xa5"), o.stop_reason
