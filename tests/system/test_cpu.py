@@ -1366,6 +1366,40 @@ def test_cr4_tsd_makes_rdtsc_privileged(runner):
     assert len(o.recs) == 1
     check_frame(o.recs[0], 13, k.labels["f"], 0, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
 
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_x87_control_state(runner):
+    """The x87 state an OS saves: FNINIT (FCW 037Fh, FSW 0), FLDCW/FNSTCW, FNSTSW AX, FNSAVE (the 32-bit layout:
+    FCW, FSW, full tag word FFFFh, zero pointers, then re-initializes) and FRSTOR (SDM Vol. 1 8.1.10)."""
+    body = """
+test:
+    fninit
+    fnstsw ax
+    mov dword ptr [VALS], eax
+    fnstcw word ptr [VALS + 4]
+    fldcw word ptr [cw]
+    fnstcw word ptr [VALS + 8]
+    fnsave [buf]
+    fnstcw word ptr [VALS + 12]
+    frstor [buf]
+    fnstcw word ptr [VALS + 16]
+    mov esi, buf
+    mov edi, VALS + 0x20
+    mov ecx, 7
+    cld
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    jmp finish
+cw: .short 0x027F
+.align 4
+buf: .fill 108, 1, 0xEE
+"""
+    o = outcome(build(body), runner)
+    v = o.vals
+    assert v[0] & 0xFFFF == 0 and v[1] == 0x037F and v[2] == 0x027F and v[3] == 0x037F and v[4] == 0x027F
+    assert [w & 0xFFFF for w in v[8:11]] == [0x027F, 0, 0xFFFF]
+    if runner != "qemu":                   # only control instructions ran: no FPU instruction/operand pointer
+        assert v[11:15] == [0, 0, 0, 0]    # (QEMU records FLDCW's address)
+
+
 # ---- I/O permission, IOPL and privileged instructions at ring 3 ------------------------------------------------------
 
 IO_BITMAP = "tss + 0x68"
