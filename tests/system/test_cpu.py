@@ -356,6 +356,52 @@ f:  iretd
     assert rec.esp == STACK0 - 12 - 16                 # the three dwords IRET did not pop, then the frame
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_faulting_segment_loads_leave_registers_unchanged(runner):
+    """LDS EAX with a not-present selector is #NP(selector) and leaves EAX (seen by the handler) and DS as they were;
+    POP DS of a selector beyond the GDT is #GP(selector) and leaves ESP unchanged: the frame sits below the popped
+    selector (a fault restores the state before the instruction). LSS ESP loads SS:ESP together."""
+    body = f"""
+test:
+    mov dword ptr [ptr_np], 0x12345678
+    mov word ptr [ptr_np + 4], 0x40
+    mov dword ptr [ptr_ok], {STACK0 - 0x100:#x}
+    mov word ptr [ptr_ok + 4], 0x10
+    mov eax, 0x11111111
+    mov ebx, ptr_np
+    {catch('next')}
+    {SET_FL}
+f:  lds eax, [ebx]
+next:
+    mov eax, ds
+    mov dword ptr [VALS], eax
+    {catch('next2')}
+    push 0x1003
+    {SET_FL}
+g:  .byte 0x1F
+next2:
+    mov ebx, ptr_ok
+    lss esp, [ebx]
+    mov dword ptr [VALS + 4], esp
+    mov eax, ss
+    mov dword ptr [VALS + 8], eax
+    mov esp, STACK0
+    jmp finish
+.align 4
+ptr_np: .long 0, 0
+ptr_ok: .long 0, 0
+"""
+    k = build(body, labels=("f", "g"), gdt={0x40: NOT_PRESENT_DATA})
+    o = outcome(k, runner)
+    assert len(o.recs) == 2, o.recs
+    check_frame(o.recs[0], 11, k.labels["f"], 0x40, eflags=pushed_flags(runner, FL, True))
+    assert o.recs[0].eax == 0x11111111
+    assert o.recs[1].vector == 13 and o.recs[1].frame[:4] == (0x1000, k.labels["g"], 0x08,
+                                                              pushed_flags(runner, FL, True))
+    assert o.recs[1].esp == STACK0 - 4 - 16                   # the pushed selector is still on the stack
+    assert o.vals[:3] == [0x10, STACK0 - 0x100, 0x10]
+
+
 UNSUPPORTED = {
     # a task gate in the IDT
     "task_gate": ("mov eax, 0x40\nmov ebx, 0\nmov ecx, 0x00288500\ncall set_gate\nint 0x40", "task gate"),
