@@ -984,6 +984,38 @@ cg:
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
+def test_far_jmp_through_a_call_gate(runner):
+    """JMP through a call gate never changes privilege (SDM Vol. 3 5.8.6): at ring 0 through a gate to ring-0 code
+    it jumps to the gate's offset (the instruction's offset is ignored); at ring 3 through a DPL 3 gate to
+    non-conforming ring-0 code it is #GP(code selector)."""
+    body = f"""
+test:
+    mov eax, target
+    mov word ptr [gdt + 0x40], ax
+    shr eax, 16
+    mov word ptr [gdt + 0x46], ax
+    {ljmp(0x40, "0x12345678")}
+    jmp finish
+target:
+    mov eax, cs
+    mov dword ptr [VALS], eax
+    {catch('after')}
+    mov eax, ring3
+    jmp to_ring3
+ring3:
+    {SET_FL}
+f:  {ljmp(0x43, "0")}
+after:
+    jmp finish
+"""
+    k = build(body, labels=("f",), gdt={0x40: CALL_GATE})
+    o = outcome(k, runner)
+    assert o.vals[0] == 0x08
+    assert len(o.recs) == 1
+    check_frame(o.recs[0], 13, k.labels["f"], 0x08, cs=0x1B, eflags=pushed_flags(runner, FL, True), user_esp=USTACK)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_far_call_and_retf_at_the_same_privilege(runner):
     """A far CALL at ring 0 to another code selector pushes CS and EIP (32-bit) and RETF returns."""
     body = f"""
