@@ -14,8 +14,10 @@ becomes #DF as the SDM's table 6-5 says, and a fault while delivering #DF is a t
 machine.
 
 Departures from a real i686: no task switches (task gates, TSS descriptors in JMP/CALL, IRET with NT raise
-``Unsupported``), no virtual-8086 mode, no debug registers beyond storing DR0-DR7, segment limits are not enforced in
-protected mode, and the I/O bitmap is honoured but the TSS limit check is the only check of its range.
+``Unsupported``), no virtual-8086 mode, no debug registers beyond storing DR0-DR7 (single-step with EFLAGS.TF works
+and sets DR6.BS), no alignment check (#AC: CR0.AM and EFLAGS.AC are kept but never fault, as in QEMU), segment
+limits are not enforced in protected mode, and the I/O bitmap is honoured but the TSS limit check is the only check
+of its range.
 """
 
 from __future__ import annotations
