@@ -2443,3 +2443,43 @@ def test_a20_gate(runner):
     rom = asm.build_rom([(0, 16, 0, ROM_A20), (0xFFF0, 16, 0xFFF0, ROM_RESET)])
     o = asm.run_rom(rom, runner)
     assert (o.status, o.raw) == (0x45, b"\x5a\x5a\xa5"), o.stop_reason
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_single_step_through_rep_movsb(runner):
+    """With TF set, REP MOVSB traps after each iteration with the saved EIP on the REP itself (ECX counting down),
+    then after its last iteration with the next instruction's EIP (SDM Vol. 3 17.3.1.4, as QEMU)."""
+    body = """
+test:
+    mov eax, 1
+    mov ebx, db_h
+    mov ecx, 0x00088E00
+    call set_gate
+    mov dword ptr [VALS + 0x80], 0
+    mov esi, 0x250000
+    mov edi, 0x260000
+    mov ecx, 3
+    pushfd
+    or dword ptr [esp], 0x100
+    popfd
+s1: cld
+s2: rep movsb byte ptr es:[edi], byte ptr [esi]
+s3: pushfd
+    and dword ptr [esp], 0xFFFFFEFF
+    popfd
+    jmp finish
+db_h:
+    push ebx
+    mov ebx, dword ptr [VALS + 0x80]
+    mov eax, dword ptr [esp + 4]
+    mov dword ptr [VALS + ebx*4], eax
+    mov dword ptr [VALS + 0x40 + ebx*4], ecx
+    inc ebx
+    mov dword ptr [VALS + 0x80], ebx
+    pop ebx
+    iretd
+"""
+    k = build(body, labels=("s2", "s3"))
+    o = outcome(k, runner)
+    s2, s3 = k.labels["s2"], k.labels["s3"]
+    assert o.vals[:4] == [s2, s2, s2, s3] and o.vals[0x10:0x14] == [3, 2, 1, 0]
