@@ -4,12 +4,13 @@ A test kernel is a test body (Keystone assembly, 32-bit) after a common prelude.
 multiboot header using the a.out kludge (flag 16): it loads at 1 MiB and enters ``start`` in flat 32-bit protected
 mode, as QEMU's ``-kernel`` and ``dbt.multiboot`` both do. The prelude then sets up, before jumping to ``test``:
 
-- a GDT (``GDT_ENTRIES``) with flat ring 0/1/3 segments, a 32-bit TSS at 0x28 (ESP0 = ``ESP0``, SS0 = 0x10, an I/O
-  bitmap that denies every port), and free slots from 0x40 that a test fills with ``.long`` pairs (``gdt=``);
+- a GDT (``GDT_ENTRIES``) with flat ring 0/1/3 segments, a 32-bit TSS at 0x28 (SS0:ESP0 = 0x10:``ESP0``,
+  SS1:ESP1 = 0x39:``ESP1``, an I/O bitmap that denies every port), and free slots from 0x40 that a test fills with
+  descriptors (``gdt=`` {selector: (low, high)}, see ``descriptor()`` and ``gate()``);
 - an IDT of 256 interrupt gates (DPL 0) to recording stubs, a ring-0 stack at ``STACK0``, EFLAGS = 2, IF = 0,
   every IRQ masked at the PICs (the BIOS under QEMU leaves some open).
 
-Recording: every stub stores a 64-byte record at ``RECS`` + 64 * n: the vector, ESP and SS at handler entry, CR2,
+Recording: every stub stores a 64-byte record at ``RECS`` + 64 * n (at most ``MAX_RECS``): the vector, ESP and SS at handler entry, CR2,
 the 8 dwords at [ESP] (the frame the CPU pushed: [error code,] EIP, CS, EFLAGS[, ESP, SS]), the handler's CS,
 EFLAGS and DS, and the interrupted EAX. Then it resumes at ``resume_eip`` with ESP = ``resume_esp`` (both set by the
 test before the faulting instruction with ``catch()``; the resume is one-shot and clobbers EAX). A fault with no
@@ -25,6 +26,9 @@ dwords (the test's own results, written to ``[VALS + 4*i]``), the record count a
 Routines for tests: ``set_gate`` (EAX vector, EBX offset, ECX = selector << 16 | type/attr word), ``paging_on``
 (identity map of 0-8 MiB with 4 KiB pages, all P|W|U, page directory ``PD``, tables from ``PT0``), ``to_ring3``
 (EAX = ring-3 entry: IRETD to 0x1B:EAX with SS:ESP = 0x23:``USTACK``, DS/ES/FS/GS = 0x23).
+
+``run(kernel, runner)`` boots a kernel on a backend of our VM or under QEMU and parses the dump into an ``Outcome``;
+``build_rom``/``run_rom`` do the same for a 64 KiB ROM started from the reset vector (``load_bios``, ``-bios``).
 
 Keystone quirks (see dbt/guests/os/build.py): comments are stripped, ``check_source`` rejects the forms it
 assembles wrongly, far JMPs, LGDT and LIDT are written as bytes (``ljmp()``), and decimal numbers are rewritten in
