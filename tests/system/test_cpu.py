@@ -635,6 +635,55 @@ code_b:
 
 
 @pytest.mark.parametrize("runner", RUNNERS_AUTO)
+def test_cr3_switch_changes_the_code_at_a_linear_address(runner):
+    """Two address spaces map linear 0x400000 to frames holding different routines; the code is called often in each
+    (compiled on ``auto``), switching CR3 back and forth: each call runs the code of the current space."""
+    body = f"""
+test:
+    call paging_on
+    mov byte ptr [0x250000], 0xB8
+    mov dword ptr [0x250001], 1
+    mov byte ptr [0x250005], 0xC3
+    mov byte ptr [0x251000], 0xB8
+    mov dword ptr [0x251001], 100
+    mov byte ptr [0x251005], 0xC3
+    mov esi, PD
+    mov edi, 0x310000
+    mov ecx, 1024
+    cld
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    mov esi, PT0 + 0x1000
+    mov edi, 0x311000
+    mov ecx, 1024
+    rep movsd dword ptr es:[edi], dword ptr [esi]
+    mov dword ptr [0x310004], 0x311007
+    mov dword ptr [{PTE_400}], 0x250007
+    mov dword ptr [0x311000], 0x251007
+    mov eax, PD
+    mov cr3, eax
+    xor ebx, ebx
+    mov ebp, 60
+again:
+    mov eax, 0x400000
+    call eax
+    add ebx, eax
+    mov eax, 0x310000
+    mov cr3, eax
+    mov eax, 0x400000
+    call eax
+    add ebx, eax
+    mov eax, PD
+    mov cr3, eax
+    dec ebp
+    jnz again
+    mov dword ptr [VALS], ebx
+    jmp finish
+"""
+    o = outcome(build(body), runner)
+    assert o.vals[0] == 60 * (1 + 100)
+
+
+@pytest.mark.parametrize("runner", RUNNERS_AUTO)
 def test_supervisor_page_cached_at_ring0_faults_at_ring3(runner):
     """A supervisor page read often at ring 0 (its translation in the TLB, compiled on ``auto``), then read at
     ring 3: #PF with P and U set (the TLB holds one privilege's rights, or the check is redone)."""
