@@ -7,9 +7,15 @@ a dict-free loop, each handler computing one op on a Python list of values. Gues
 Exit protocol (shared with backends.llvm): ``exit``/``exitif`` store the next pc in rip; ``halt`` also sets
 exit_reason HLT; ``trap``/``trapif`` and memory faults store the current instruction's pc in rip and set exit_reason
 TRAP with exc_vector/exc_error (and fault_addr for memory faults); a store into translated code sets EXIT_RESTART.
+
+``InterpBackend(rt, codegen=True)`` is the engine's cold tier: a unit is interpreted for its first ``codegen_after``
+runs, then turned into one Python function (``backends.interp.pygen``) with the same semantics. Without ``codegen``
+the backend is the reference, the closure interpreter below.
 """
 
 from __future__ import annotations
+
+import time
 
 from ir import OP, Shape, Unit
 
@@ -249,16 +255,84 @@ _SIMPLE = {
 }
 
 
+class TieredUnit:
+    """A unit interpreted for its first ``after`` runs, then run as generated Python code (``backends.interp.pygen``).
+
+    ``run`` is an attribute: once the code exists it is the generated function itself, so a caller's
+    ``unit.run(state, memory)`` goes straight into it."""
+
+    __slots__ = ("backend", "interp", "left", "run")
+
+    def __init__(self, interp: InterpUnit, backend: InterpBackend, after: int):
+        self.interp = interp
+        self.backend = backend
+        self.left = after
+        self.run = self._counted
+
+    @property
+    def unit(self) -> Unit:
+        return self.interp.unit
+
+    def _counted(self, state, memory) -> None:
+        self.left -= 1
+        if self.left < 0:
+            self.run = self.backend.generate(self.interp.unit) or self.interp.run
+            self.backend = None
+            self.run(state, memory)
+        else:
+            self.interp.run(state, memory)
+
+
+class PyUnit:
+    """A unit prepared straight into generated Python code."""
+
+    __slots__ = ("run", "unit")
+
+    def __init__(self, fn, unit: Unit):
+        self.run = fn
+        self.unit = unit
+
+
 class InterpBackend:
-    """Backend protocol: ``prepare(unit) -> runnable`` whose ``run(state, memory)`` executes the unit once."""
+    """Backend protocol: ``prepare(unit) -> runnable`` whose ``run(state, memory)`` executes the unit once.
+
+    ``codegen``: units are turned into Python functions (``backends.interp.pygen``) after ``codegen_after``
+    interpreted runs (0: at once). Without it the backend is the reference closure interpreter."""
 
     name = "interp"
 
-    def __init__(self, rt: RuntimeInfo):
+    def __init__(self, rt: RuntimeInfo, codegen: bool = False, codegen_after: int = 4):
         self.rt = rt
+        self.codegen = codegen
+        self.codegen_after = codegen_after
+        self.generated = 0          # units turned into Python code
+        self.unsupported = 0        # units the generator refused (they stay interpreted)
+        self.gen_seconds = 0.0      # time spent generating and compiling them
+        self._codegen = None
 
-    def prepare(self, unit: Unit) -> InterpUnit:
-        return InterpUnit(unit, self.rt)
+    def prepare(self, unit: Unit):
+        if not self.codegen:
+            return InterpUnit(unit, self.rt)
+        if self.codegen_after <= 0:
+            fn = self.generate(unit)
+            return PyUnit(fn, unit) if fn is not None else InterpUnit(unit, self.rt)
+        return TieredUnit(InterpUnit(unit, self.rt), self, self.codegen_after)
+
+    def generate(self, unit: Unit):
+        """The unit as a Python function ``run(state, memory)``, or None if the generator refuses it."""
+        t0 = time.perf_counter()
+        if self._codegen is None:
+            from backends.interp.pygen import Codegen
+            self._codegen = Codegen(self.rt)
+        try:
+            fn = self._codegen.function(unit)
+        except self._codegen.Unsupported:
+            self.unsupported += 1
+            fn = None
+        else:
+            self.generated += 1
+        self.gen_seconds += time.perf_counter() - t0
+        return fn
 
     def run_unit(self, unit: Unit, state, memory) -> None:
         self.prepare(unit).run(state, memory)

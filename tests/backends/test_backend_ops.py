@@ -60,13 +60,15 @@ def rt():
     return runtime_info({"twice_plus": lambda state, memory, a, b: 2 * a + b})
 
 
-@pytest.fixture(scope="module", params=["interp", "llvm"])
+@pytest.fixture(scope="module", params=["interp", "pygen", "llvm"])
 def backend(request):
     mem = Memory()
     mem.map(0x1000, 0x2000, "rw")
     info = rt()
     if request.param == "interp":
         return InterpBackend(info), mem
+    if request.param == "pygen":        # the interpreter's generated Python code, from the first run
+        return InterpBackend(info, codegen=True, codegen_after=0), mem
     from backends.llvm import LLVMBackend
     return LLVMBackend(info, mem, CpuState(), opt_level=0), mem
 
