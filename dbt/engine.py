@@ -129,7 +129,8 @@ class Engine:
         self.retired: dict[tuple, list] = {}     # translations set aside by remap_code(), reusable if frames match
         self.code_linear: set = set()            # linear pages translations were made from
         self.rt = runtime_info(self.helpers)
-        self.interp = InterpBackend(self.rt)
+        # The cold tier of "auto" turns units that run again into Python code; "interp" stays the reference.
+        self.interp = InterpBackend(self.rt, codegen=backend == "auto")
         self.native = None
         if backend in ("auto", "llvm"):
             from backends.llvm import LLVMBackend
