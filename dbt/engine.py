@@ -129,8 +129,7 @@ class Engine:
         self.retired: dict[tuple, list] = {}     # translations set aside by remap_code(), reusable if frames match
         self.code_linear: set = set()            # linear pages translations were made from
         self.rt = runtime_info(self.helpers)
-        # The cold tier of "auto" turns units that run again into Python code; "interp" stays the reference.
-        self.interp = InterpBackend(self.rt, codegen=backend == "auto")
+        self.interp = InterpBackend(self.rt)
         self.native = None
         if backend in ("auto", "llvm"):
             from backends.llvm import LLVMBackend
