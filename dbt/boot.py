@@ -86,7 +86,12 @@ def _read(path: str, what: str) -> bytes:
 
 
 def run(args) -> int:
+    import gc
+
     from dbt.machine import PcMachine
+    # The VM allocates many small, long-lived objects (translations, IR): collect the young generation less often.
+    # This process is the VM's, so the setting is the CLI's to make (the library leaves gc alone).
+    gc.set_threshold(50_000, 20, 20)
     from dbt.multiboot import MultibootError
     items = [i for i in args.d.split(",") if i]
     bad = [i for i in items if i not in TRACE_ITEMS]
