@@ -51,6 +51,8 @@ class Block:
     optimized: bool = False
     single: bool = False            # a one-instruction unit: interpreted only, never compiled
     frames: tuple = ()              # code_page() of each page in ``pages`` when translated (system MMU: frames)
+    samples: int = 0                # times a time slice ended at this unit (see sample())
+    reoptimized: bool = False
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Stats:
     insns_translated: int = 0
     blocks_compiled: int = 0
     blocks_invalidated: int = 0
+    blocks_reoptimized: int = 0
     insns_executed: int = 0
     blocks_executed: int = 0
     seconds: dict = field(default_factory=lambda: {p: 0.0 for p in
@@ -378,6 +381,23 @@ class Engine:
                 self._compile_hot(blk)
             elif blk.execs == self.warm_threshold:
                 self.warm.append(blk)
+
+    def sample(self, ip: int, threshold: int = 2) -> None:
+        """A time slice ended at ``ip``: a statistical profile of where native code spends its time (the system VM
+        calls this at each slice end). A compiled unit sampled ``threshold`` times is recompiled at LLVM opt 2 when
+        the backend compiles fast (opt 0): cold boots get quick compiles and their hottest loops get fast code."""
+        if self.native is None or self.native.opt_level >= 2:
+            return
+        blk = self.cache.get(self._key(ip))
+        if blk is None or blk.native is None or blk.reoptimized or not blk.valid:
+            return
+        blk.samples += 1
+        if blk.samples >= threshold:
+            blk.reoptimized = True
+            t0 = time.perf_counter()
+            self.native.compile_blocks([blk], optimized=True)
+            self.stats.seconds["compile"] += time.perf_counter() - t0
+            self.stats.blocks_reoptimized += 1
 
     def _compile_hot(self, blk: Block) -> None:
         """Compiles a block that just became hot together with the warm ones (half the threshold): one LLVM module

@@ -208,6 +208,8 @@ class PcMachine:
                 self._slice_end_ns = deadline if deadline is not None else 1 << 62
                 if eng.run(st["rip"], count=budget) == STOP_HLT:
                     self.halted = True
+                else:
+                    eng.sample(st["rip"])
         except TripleFault as e:
             self._stop(f"{e}: the VM stops (a PC would shut down) at {st['cs']:04x}:{st['rip']:08x}")
         except Unsupported as e:

@@ -132,6 +132,7 @@ class LLVMBackend:
         self.triple = llvm.get_process_triple()
         backing = llvm.parse_assembly("")
         self.engine = llvm.create_mcjit_compiler(backing, self.tm)
+        self._opt_engine = None
         self._ids = itertools.count()
         helper_names = sorted(rt.helpers)
         self.layout = Layout(rt.off, rt.reasons, {n: i for i, n in enumerate(helper_names)}, rt.state_size,
@@ -192,16 +193,29 @@ class LLVMBackend:
         self.dispatch_addr = self.engine.get_function_address("dbt_dispatch")
         self.env[3] = self.dispatch_addr
 
-    def _add_module(self, text: str):
+    def _add_module(self, text: str, optimized: bool = False):
         mod = llvm.parse_assembly(text)
         mod.verify()
-        if self.opt_level:
-            pto = llvm.create_pipeline_tuning_options(speed_level=self.opt_level)
-            pb = llvm.create_pass_builder(self.tm, pto)
+        level = 2 if optimized else self.opt_level
+        engine, tm = self.engine, self.tm
+        if optimized and not self.opt_level:
+            engine, tm = self._optimizing_engine()
+        if level:
+            pto = llvm.create_pipeline_tuning_options(speed_level=level)
+            pb = llvm.create_pass_builder(tm, pto)
             pb.getModulePassManager().run(mod, pb)
-        self.engine.add_module(mod)
-        self.engine.finalize_object()
+        engine.add_module(mod)
+        engine.finalize_object()
         return mod
+
+    def _optimizing_engine(self):
+        """A second MCJIT with an optimizing code generator, for units recompiled because they are very hot (when
+        the backend compiles fast, at opt 0). Units hold no symbols of each other, so two JITs mix freely."""
+        if self._opt_engine is None:
+            target = llvm.Target.from_default_triple()
+            tm = target.create_target_machine(opt=2, codemodel="jitdefault")
+            self._opt_engine = (llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm), tm)
+        return self._opt_engine
 
     # slow paths (called from native code) ----------------------------------------------------------------------
     def _fault(self, e) -> None:
@@ -254,9 +268,10 @@ class LLVMBackend:
         self.state.slots[self.rt.off["exit_reason"] >> 3] = self.rt.reasons["STOP"]
 
     # compile ---------------------------------------------------------------------------------------------------
-    def compile_blocks(self, blocks, install: bool = True) -> None:
+    def compile_blocks(self, blocks, install: bool = True, optimized: bool = False) -> None:
         """Compiles engine blocks (with .unit .ip .ninsns .key) in one module; attaches ``block.native`` and, when
-        ``install``, enters them in the dispatch table and chains them."""
+        ``install``, enters them in the dispatch table and chains them (replacing earlier code of the same key).
+        ``optimized``: at LLVM opt 2 whatever the backend's level (recompiling very hot units)."""
         parts = [MODULE_HEADER.format(triple=self.triple), INTRINSICS]
         metas = []
         for blk in blocks:
@@ -267,9 +282,10 @@ class LLVMBackend:
         text = "\n".join(parts)
         if self.log is not None:
             self.log(f"OUT: LLVM module of {len(blocks)} unit(s)\n{text}\n")
-        self._add_module(text)
+        self._add_module(text, optimized)
+        engine = self._opt_engine[0] if optimized and not self.opt_level else self.engine
         for blk, name, targets in metas:
-            addr = self.engine.get_function_address(name)
+            addr = engine.get_function_address(name)
             cs_base = blk.key[0] - blk.ip
             slots = [(slot, (cs_base + t, blk.key[1])) for t, slot in targets]
             nu = NativeUnit(addr, slots, blk.key)

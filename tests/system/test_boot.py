@@ -112,3 +112,15 @@ def test_cli_log_items_go_to_the_log_file(tmp_path):
     # -d int: the guest's deliberate #DE and page faults (vector 14 with CR2) and the timer interrupts
     assert "exception vector 0 " in text and "exception vector 14 error 0x2 " in text
     assert "interrupt vector 0x20" in text
+
+
+def test_hottest_units_are_recompiled_optimized_and_stay_correct():
+    """Slice ends sample where native code runs; units sampled twice are recompiled at LLVM opt 2 (the boot compiles
+    at opt 0) and replace the old code in the dispatch table and chains. The result must not change."""
+    work = 300_000
+    status, lines, vm = dbt_boot("auto", f"work={work} spin=400000")
+    assert status == layout.EXIT_STATUS, vm.stop_reason
+    assert vm.engine.stats.blocks_reoptimized >= 1
+    assert model.work_line(work) in lines
+    for line in model.task_lines(400_000):
+        assert line in lines
