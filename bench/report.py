@@ -9,7 +9,7 @@ Kernel table: guest MIPS = guest_insns (metadata, one run) / mean seconds per ru
 10,000-block program, per block and per guest instruction.
 
 Boot tables (bench_boot.py): time per boot-to-exit and the *time* ratio dbt/QEMU (< 1: dbt is faster) of the means,
-of the fastest boots (less sensitive to a busy host), and of the means without each side's fixed startup cost (the
+of the medians (less sensitive to a busy host), and of the means without each side's fixed startup cost (the
 ``startup-*`` boot of an empty kernel); guest MIPS during the workload = (guest_insns(bigwork) - guest_insns(boot))
 / (time(bigwork) - time(boot)), the instruction counts being dbt's (the guest is deterministic; QEMU runs the same
 instructions up to timer-interrupt handlers); and the translation share of a dbt cold boot from engine.stats (the
@@ -119,13 +119,13 @@ def boot_tables(benches):
     if not any(boot_name(c, e) in benches for c in ("boot", "bigwork", "startup") for e in BOOT_ENGINES):
         return
     startup = {e: mean(benches[boot_name("startup", e)]) for e in BOOT_ENGINES if boot_name("startup", e) in benches}
-    print("| boot-to-exit (`-m 32`) | engine | guest insns | time / boot | fastest boot | time ratio dbt/QEMU "
-          "| ratio of fastest | ratio without startup | whole-boot MIPS | values | load avg |")
+    print("| boot-to-exit (`-m 32`) | engine | guest insns | time / boot | median | time ratio dbt/QEMU "
+          "| ratio of medians | ratio without startup | whole-boot MIPS | values | load avg |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case in ("boot", "bigwork", "startup"):
         q = benches.get(boot_name(case, "qemu"))
         qt = mean(q) if q else None
-        qmin = min(q.get_values()) if q else None
+        qmed = q.median() if q else None
         n = boot_insns(benches, case)
         for e in BOOT_ENGINES:
             b = benches.get(boot_name(case, e))
@@ -133,18 +133,18 @@ def boot_tables(benches):
                 continue
             t = mean(b)
             sd = f" ± {fmt_time(b.stdev())}" if b.get_nvalue() > 1 else ""
-            tmin = min(b.get_values())
-            ratio = bare = fastest = "-"
+            tmed = b.median()
+            ratio = bare = medratio = "-"
             if qt and e != "qemu":
                 ratio = f"{t / qt:.2f}x"
-                fastest = f"{tmin / qmin:.2f}x"
+                medratio = f"{tmed / qmed:.2f}x"
                 if case != "startup" and e in startup and "qemu" in startup:
                     bare = f"{(t - startup[e]) / (qt - startup['qemu']):.2f}x"
             mips = f"{n / t / 1e6:.0f}" if n and case != "startup" else "-"
             append = b.get_metadata().get("append", "-")
             load = run_mean(b, "load_avg_1min")
-            print(f"| {case} `{append}` | {e} | {f'{n:,}' if n else '-'} | {fmt_time(t)}{sd} | {fmt_time(tmin)} "
-                  f"| {ratio} | {fastest} | {bare} | {mips} | {b.get_nvalue()} "
+            print(f"| {case} `{append}` | {e} | {f'{n:,}' if n else '-'} | {fmt_time(t)}{sd} | {fmt_time(tmed)} "
+                  f"| {ratio} | {medratio} | {bare} | {mips} | {b.get_nvalue()} "
                   f"| {f'{load:.1f}' if load is not None else '-'} |")
     print()
     nb, nw = boot_insns(benches, "boot"), boot_insns(benches, "bigwork")
@@ -152,18 +152,18 @@ def boot_tables(benches):
     for e in BOOT_ENGINES:
         b, w = benches.get(boot_name("boot", e)), benches.get(boot_name("bigwork", e))
         if b is not None and w is not None and nb and nw:
-            rows.append((e, mean(w) - mean(b), min(w.get_values()) - min(b.get_values())))
+            rows.append((e, mean(w) - mean(b), w.median() - b.median()))
     if rows:
         dn = nw - nb
         q = {e: (dt, dmin) for e, dt, dmin in rows}.get("qemu")
         print("| workload (bigwork - boot) | engine | guest insns | time | guest MIPS | time ratio dbt/QEMU "
-              "| from the fastest boots: MIPS | ratio |")
+              "| from the medians: MIPS | ratio |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")
-        for e, dt, dmin in rows:
+        for e, dt, dmed in rows:
             ratio = f"{dt / q[0]:.2f}x" if q and e != "qemu" else "-"
-            rmin = f"{dmin / q[1]:.2f}x" if q and e != "qemu" else "-"
+            rmed = f"{dmed / q[1]:.2f}x" if q and e != "qemu" else "-"
             print(f"| workload | {e} | {dn:,} | {fmt_time(dt)} | {dn / dt / 1e6:.0f} | {ratio} "
-                  f"| {dn / dmin / 1e6:.0f} | {rmin} |")
+                  f"| {dn / dmed / 1e6:.0f} | {rmed} |")
         print()
     dbt = [(c, e) for c in ("boot", "bigwork") for e in BOOT_ENGINES[:2] if boot_name(c, e) in benches]
     dbt = [(c, e, benches[boot_name(c, e)]) for c, e in dbt if run_mean(benches[boot_name(c, e)], "seconds_compile")
