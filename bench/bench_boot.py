@@ -137,9 +137,9 @@ class DbtBoot:
         warm_process(self.backend)
         dt, vm = self.boot()
         st = vm.engine.stats
-        md = {"guest_insns": int(vm.engine.icount()), "blocks_translated": st.blocks_translated,
-              "insns_translated": st.insns_translated, "blocks_compiled": st.blocks_compiled,
-              "stats_boot_seconds": dt, "slices": vm.stats.slices, "interrupts": vm.stats.interrupts}
+        md = {k: v for k, v in st.as_dict().items() if isinstance(v, int)}    # blocks_translated, _compiled...
+        md.update({"guest_insns": int(vm.engine.icount()), "stats_boot_seconds": dt, "slices": vm.stats.slices,
+                   "interrupts": vm.stats.interrupts})
         md.update({f"seconds_{p}": float(st.seconds[p]) for p in PHASES})
         return md
 
@@ -229,6 +229,7 @@ def phases(backend: str, cmdline: str, profile: int) -> None:
     print(f"backend={backend} cmdline={cmdline!r} status={status} guest_insns={ni:,} wall={wall:.3f} s "
           f"({ni / wall / 1e6:.0f} MIPS) blocks_translated={st.blocks_translated} "
           f"insns_translated={st.insns_translated} blocks_compiled={st.blocks_compiled} "
+          f"blocks_reoptimized={getattr(st, 'blocks_reoptimized', '-')} "
           f"blocks_executed(interp)={st.blocks_executed} slices={vm.stats.slices} interrupts={vm.stats.interrupts}")
     print()
     print("| phase | seconds | share of the boot |")

@@ -178,8 +178,10 @@ def boot_tables(benches):
             translate = sum(sec[p] for p in PHASES[:4])
             other = wall - translate - sec["execute"]
             cells = " | ".join(fmt_time(sec[p]) for p in PHASES)
+            reopt = run_mean(b, "blocks_reoptimized")
+            reopt = f" (+{reopt:.0f} at opt 2)" if reopt else ""
             print(f"| {c}-{e} | {run_mean(b, 'blocks_translated'):.0f} | {run_mean(b, 'insns_translated'):.0f} "
-                  f"| {run_mean(b, 'blocks_compiled'):.0f} | {cells} | {fmt_time(other)} | {fmt_time(wall)} "
+                  f"| {run_mean(b, 'blocks_compiled'):.0f}{reopt} | {cells} | {fmt_time(other)} | {fmt_time(wall)} "
                   f"| {translate / wall:.0%} |")
         print()
 
