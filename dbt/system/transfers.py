@@ -57,7 +57,6 @@ def _target(cpu, sel: int, call: bool):
 
 
 def far_jmp(cpu, sel: int, offset: int, size: int) -> int:
-    st = cpu.state
     sel &= 0xFFFF
     d, addr, tsel, goff, gate = _target(cpu, sel, call=False)
     eip = goff if gate is not None else offset
@@ -65,12 +64,19 @@ def far_jmp(cpu, sel: int, offset: int, size: int) -> int:
         eip &= 0xFFFF
     if eip > d.limit:
         raise CpuException(GP, 0)
-    cpl = cpu.cpl
-    cpu.segs.set_accessed(d, addr)
-    cpu.segs.set_cache("cs", (tsel & 0xFFFC) | cpl, d)
-    st["rip"] = eip
-    cpu.update_mode(cpl)
+    _enter(cpu, d, addr, tsel, cpu.cpl, eip)
     return 0
+
+
+def _enter(cpu, d, addr: int, sel: int, cpl: int, eip: int, esp: int | None = None) -> None:
+    """Commits a far transfer: CS = sel with RPL = cpl (its descriptor marked accessed), ESP when given, EIP, and
+    the new mode."""
+    cpu.segs.set_accessed(d, addr)
+    cpu.segs.set_cache("cs", (sel & 0xFFFC) | cpl, d)
+    if esp is not None:
+        cpu.state["rsp"] = esp
+    cpu.state["rip"] = eip
+    cpu.update_mode(cpl)
 
 
 def far_call(cpu, sel: int, offset: int, size: int, next_ip: int) -> int:
@@ -79,48 +85,33 @@ def far_call(cpu, sel: int, offset: int, size: int, next_ip: int) -> int:
     d, addr, tsel, goff, gate = _target(cpu, sel, call=True)
     cpl = cpu.cpl
     if gate is None:
-        eip = offset & (0xFFFF if size == 2 else 0xFFFFFFFF)
-        if eip > d.limit:
-            raise CpuException(GP, 0)
-        stk = current_stack(cpu)
-        stk.push(st["cs"], size)
-        stk.push(next_ip, size)
-        segs.set_accessed(d, addr)
-        segs.set_cache("cs", (tsel & 0xFFFC) | cpl, d)
-        st["rsp"] = stk.new_esp
-        st["rip"] = eip
-        cpu.update_mode(cpl)
-        return 0
-    gsize = 4 if gate.type == 0xC else 2
-    eip = goff
+        eip, width = offset & (0xFFFF if size == 2 else 0xFFFFFFFF), size
+    else:
+        eip, width = goff, 4 if gate.type == 0xC else 2
     if eip > d.limit:
         raise CpuException(GP, 0)
-    if not d.conforming and d.dpl < cpl:
+    if gate is not None and not d.conforming and d.dpl < cpl:
         new_cpl = d.dpl
         new_ss, new_esp = _tss_stack(cpu, new_cpl, 0)
         ssd, ssaddr = segs.check_stack(new_ss, new_cpl, TS)
         stk = GuestStack(mem, ssd.base, new_esp, bool(ssd.attr & ATTR_DB), new_cpl == 3)
         old = current_stack(cpu)
         nparams = gate.hi & 0x1F
-        params = [old.peek(i * gsize, gsize) for i in range(nparams)]
-        stk.push(st["ss"], gsize)
-        stk.push(st["rsp"], gsize)
+        params = [old.peek(i * width, width) for i in range(nparams)]
+        stk.push(st["ss"], width)
+        stk.push(st["rsp"], width)
         for v in reversed(params):
-            stk.push(v, gsize)
-        stk.push(st["cs"], gsize)
-        stk.push(next_ip, gsize)
+            stk.push(v, width)
+        stk.push(st["cs"], width)
+        stk.push(next_ip, width)
         segs.set_accessed(ssd, ssaddr)
         segs.set_cache("ss", new_ss, ssd)
     else:
         new_cpl = cpl
         stk = current_stack(cpu)
-        stk.push(st["cs"], gsize)
-        stk.push(next_ip, gsize)
-    segs.set_accessed(d, addr)
-    segs.set_cache("cs", (tsel & 0xFFFC) | new_cpl, d)
-    st["rsp"] = stk.new_esp
-    st["rip"] = eip
-    cpu.update_mode(new_cpl)
+        stk.push(st["cs"], width)
+        stk.push(next_ip, width)
+    _enter(cpu, d, addr, tsel, new_cpl, eip, stk.new_esp)
     return 0
 
 
