@@ -30,6 +30,8 @@ EXIT_BUDGET = 3     # instruction budget used up before the unit started; rip = 
 EXIT_RESTART = 4    # memory slow path asked to re-run the current instruction (self-modifying code)
 EXIT_STOP = 5       # a helper asked to stop (breakpoint, host request)
 
+MXCSR_RESET = 0x1F80    # all SIMD exceptions masked, round to nearest, no DAZ/FTZ
+
 _FIELDS: list[tuple[str, Ty]] = (
     [(n, Ty.i64) for n in GPR64]
     + [("rip", Ty.i64)]
@@ -50,6 +52,8 @@ _FIELDS: list[tuple[str, Ty]] = (
        ("sysenter_cs", Ty.i32), ("sysenter_esp", Ty.i64), ("sysenter_eip", Ty.i64),
        ("fcw", Ty.i16), ("fsw", Ty.i16), ("ftw", Ty.i16),
        ("irq_shadow", Ty.i8)]     # 1 after STI / MOV SS / POP SS: no interrupt before the next instruction ends
+    # SSE control/status register (rounding, DAZ/FTZ, exception masks and sticky flags); reset value 0x1F80.
+    + [("mxcsr", Ty.i32)]
 )
 
 
@@ -84,6 +88,7 @@ class CpuState:
         self.slots = memoryview(self.buf).cast("B").cast("Q")
         self.address = ctypes.addressof(self.buf)
         self.slots[layout.slot("eflags")] = 0x2
+        self.slots[layout.slot("mxcsr")] = MXCSR_RESET
 
     def __getitem__(self, name: str) -> int:
         return self.slots[self.layout.slot(name)]
