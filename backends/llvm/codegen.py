@@ -68,6 +68,8 @@ class UnitCodegen:
         self.insn_index = 0                    # instructions started so far
         self.insn_pc = ip
         self.locals: set[int] = set()
+        self.names: dict[int, str] = {}        # IR value -> LLVM operand text when not %vN (literals, aliases)
+        self.stops: list = []                  # (label, pc, unrun) of the branches to the shared stop exit
 
     # helpers ---------------------------------------------------------------------------------------------------
     def t(self) -> str:
@@ -106,7 +108,7 @@ class UnitCodegen:
         return r
 
     def v(self, n: int) -> str:
-        return f"%v{n}"
+        return self.names.get(n) or f"%v{n}"
 
     def ty(self, n: int) -> Ty:
         return self.u.types[n]
@@ -153,16 +155,34 @@ class UnitCodegen:
         self.terminated = True
 
     def check_stop(self) -> None:
-        """After a slow path or helper: leave if it recorded an exit reason (fault, restart, stop)."""
+        """After a slow path or helper: leave if it recorded an exit reason (fault, restart, stop). Every such
+        branch goes to one shared exit block at the end of the function, which takes rip and the budget refund of
+        the current instruction through phis (one copy of the exit code per unit instead of one per access)."""
         r = self.load_field("exit_reason", "i32")
         c = self.t()
         self.emit(f"{c} = icmp ne i32 {r}, 0")
         lbl = self.t()[1:]
-        self.emit(f"br i1 {c}, label %{lbl}_stop, label %{lbl}_go")
-        self.lines.append(f"{lbl}_stop:")
-        self.leave("NONE", str(self.insn_pc))          # the reason is already recorded
+        src = self._last_label()
+        self.emit(f"br i1 {c}, label %stop, label %{lbl}_go, !prof !1")
+        self.stops.append((src, self.insn_pc, self.ninsns - self.insn_index + 1))
         self.lines.append(f"{lbl}_go:")
         self.terminated = False
+
+    def shared_stop(self) -> None:
+        """The exit block of check_stop (the exit reason is already recorded)."""
+        if not self.stops:
+            return
+        self.lines.append("stop:")
+        rip = ", ".join(f"[ {pc}, %{lbl} ]" for lbl, pc, _ in self.stops)
+        unrun = ", ".join(f"[ {n}, %{lbl} ]" for lbl, _, n in self.stops)
+        self.emit(f"%stop_rip = phi i64 {rip}")
+        self.emit(f"%stop_unrun = phi i64 {unrun}")
+        self.store_field("rip", "%stop_rip")
+        b = self.load_field("budget")
+        nb = self.t()
+        self.emit(f"{nb} = add i64 {b}, %stop_unrun")
+        self.store_field("budget", nb)
+        self.emit("ret i64 0")
 
     # memory ----------------------------------------------------------------------------------------------------
     def mem_access(self, addr: str, ty: Ty, store_value: str | None) -> str | None:
@@ -292,6 +312,7 @@ class UnitCodegen:
             _GEN[o.op.shape](self, o)
         if not self.terminated:
             self.emit("unreachable")
+        self.shared_stop()
         self.lines.append("}")
         return "\n".join(self.lines)
 
@@ -304,6 +325,14 @@ def _binary(g: UnitCodegen, o):
     d = g.v(o.dst)
     if name in ("add", "sub", "mul", "and", "or", "xor", "udiv", "sdiv", "urem", "srem"):
         g.emit(f"{d} = {name} {t} {a}, {b}")
+    elif name in ("shl", "lshr", "ashr") and o.args[1] in g.consts:
+        amt = g.consts[o.args[1]]
+        if amt < bits:
+            g.emit(f"{d} = {name} {t} {a}, {amt}")
+        elif name == "ashr":
+            g.emit(f"{d} = ashr {t} {a}, {bits - 1}")
+        else:
+            g.names[o.dst] = "0"
     elif name in ("shl", "lshr"):
         c, s = g.t(), g.t()
         g.emit(f"{c} = icmp ult {t} {b}, {bits}")
@@ -355,15 +384,14 @@ def _cast(g, o):
 
 
 def _const(g, o):
-    # An SSA name for the constant (LLVM folds it): add 0.
-    t = lty(o.ty)
+    # No instruction: uses of the value read the literal (less IR to parse and to select at codegen opt 0).
     val = o.imm
     if o.ty is Ty.i1:
-        g.emit(f"{g.v(o.dst)} = or i1 {'true' if val else 'false'}, false")
+        g.names[o.dst] = "true" if val else "false"
     else:
         if val >> (o.ty.bits - 1):
             val -= 1 << o.ty.bits
-        g.emit(f"{g.v(o.dst)} = add {t} {val}, 0")
+        g.names[o.dst] = str(val)
 
 
 def _select(g, o):
@@ -398,7 +426,7 @@ def _getl(g, o):
     raw = g.t()
     g.emit(f"{raw} = load i64, ptr %l{o.imm}")
     if o.ty is Ty.i64:
-        g.emit(f"{g.v(o.dst)} = or i64 {raw}, 0")
+        g.names[o.dst] = raw
     else:
         g.emit(f"{g.v(o.dst)} = trunc i64 {raw} to {lty(o.ty)}")
 
@@ -418,8 +446,7 @@ def _putl(g, o):
 
 
 def _load(g, o):
-    r = g.mem_access(g.v(o.args[0]), o.ty, None)
-    g.emit(f"{g.v(o.dst)} = or {lty(o.ty)} {r}, 0")
+    g.names[o.dst] = g.mem_access(g.v(o.args[0]), o.ty, None)
 
 
 def _store(g, o):
@@ -450,7 +477,7 @@ def _call(g, o):
     g.check_stop()
     if o.dst is not None:
         if o.ty is Ty.i64:
-            g.emit(f"{g.v(o.dst)} = or i64 {r}, 0")
+            g.names[o.dst] = r
         else:
             g.emit(f"{g.v(o.dst)} = trunc i64 {r} to {lty(o.ty)}")
 
