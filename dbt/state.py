@@ -68,12 +68,14 @@ class StateLayout:
         self.size = self.nslots * self.SLOT
         self.off = type("Offsets", (), {n: i * self.SLOT for i, (n, _) in enumerate(fields)})
         self.types = {n: t for n, t in fields}
+        self.slots = {f.name: f.offset // self.SLOT for f in self.fields.by_name.values()}   # hot: CpuState[...]
+        self.masks = {n: t.mask for n, t in fields}
 
     def offset(self, name: str) -> int:
         return self.fields.by_name[name].offset
 
     def slot(self, name: str) -> int:
-        return self.fields.by_name[name].offset // self.SLOT
+        return self.slots[name]
 
 
 LAYOUT = StateLayout(_FIELDS)
@@ -87,14 +89,16 @@ class CpuState:
         self.buf = (ctypes.c_uint64 * layout.nslots)()
         self.slots = memoryview(self.buf).cast("B").cast("Q")
         self.address = ctypes.addressof(self.buf)
+        self._slot = layout.slots
+        self._mask = layout.masks
         self.slots[layout.slot("eflags")] = 0x2
         self.slots[layout.slot("mxcsr")] = MXCSR_RESET
 
     def __getitem__(self, name: str) -> int:
-        return self.slots[self.layout.slot(name)]
+        return self.slots[self._slot[name]]
 
     def __setitem__(self, name: str, value: int) -> None:
-        self.slots[self.layout.slot(name)] = value & self.layout.types[name].mask
+        self.slots[self._slot[name]] = value & self._mask[name]
 
     def pack_flags(self) -> int:
         """RFLAGS as the guest sees it: the separate flag fields merged into ``eflags``."""
