@@ -46,17 +46,25 @@ class _Exit(Exception):
 class InterpUnit:
     """A prepared unit. ``run(state, memory)`` executes it once."""
 
-    __slots__ = ("code", "nvalues", "rt", "unit")
+    __slots__ = ("code", "nvalues", "rt", "unit", "values")
 
     def __init__(self, unit: Unit, rt: RuntimeInfo):
         self.unit = unit
         self.rt = rt
         self.nvalues = unit.next_value
-        self.code = [self._prepare(o) for o in unit.ops]
+        # Constants are SSA values defined once: they start out in the value list instead of running as ops.
+        self.values = [0] * self.nvalues
+        for o in unit.ops:
+            if o.op is OP.const:
+                self.values[o.dst] = o.imm
+        self.code = [self._prepare(o) for o in unit.ops if o.op is not OP.const]
 
     def _prepare(self, o):
         s = o.op.shape
         mask = o.ty.mask if o.ty is not None else 0
+        fast = _FAST.get(o.op.name)
+        if fast is not None:                 # the commonest ops: one handler each, no evaluation-table call
+            return (fast, o.dst, o.args, None, mask)
         if s is Shape.BINARY:
             fn = BINARY[o.op.name]
             bits = o.ty.bits
@@ -89,7 +97,7 @@ class InterpUnit:
 
     def run(self, state, memory) -> None:
         """Executes the unit against ``state`` (CpuState) and ``memory``; the exit is recorded in the state."""
-        v = [0] * self.nvalues
+        v = self.values[:]
         ctx = _Ctx(state, memory, self.rt)
         code = self.code
         labels = None
@@ -134,6 +142,50 @@ def _cmp(c, v, dst, args, imm, mask):
 
 def _cast(c, v, dst, args, imm, mask):
     v[dst] = imm[0](v[args[0]], imm[1]) & mask
+
+
+def _add(c, v, dst, args, imm, mask):
+    v[dst] = (v[args[0]] + v[args[1]]) & mask
+
+
+def _sub(c, v, dst, args, imm, mask):
+    v[dst] = (v[args[0]] - v[args[1]]) & mask
+
+
+def _and(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] & v[args[1]]
+
+
+def _or(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] | v[args[1]]
+
+
+def _xor(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] ^ v[args[1]]
+
+
+def _eq(c, v, dst, args, imm, mask):
+    v[dst] = int(v[args[0]] == v[args[1]])
+
+
+def _ne(c, v, dst, args, imm, mask):
+    v[dst] = int(v[args[0]] != v[args[1]])
+
+
+def _ult(c, v, dst, args, imm, mask):
+    v[dst] = int(v[args[0]] < v[args[1]])
+
+
+def _zext(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]]                   # values are kept masked to their type: widening changes nothing
+
+
+def _trunc(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] & mask
+
+
+_FAST = {"add": _add, "sub": _sub, "and": _and, "or": _or, "xor": _xor, "eq": _eq, "ne": _ne, "ult": _ult,
+         "zext": _zext, "trunc": _trunc}
 
 
 def _const(c, v, dst, args, imm, mask):
