@@ -1,0 +1,24 @@
+"""The SSE-era hints and fences user code runs (glibc's string functions and spin loops): PREFETCHT0/T1/T2/NTA,
+PREFETCHW, PREFETCH (0F 0D /0), LFENCE MFENCE SFENCE, CLFLUSH, PAUSE.
+
+Our memory model has no caches and executes one guest thread's accesses in program order, so all of them are
+no-ops, with one departure-free exception: CLFLUSH of an address that is not mapped faults on hardware (#PF), so it
+probes the byte with a read (the value is unused). Prefetches never fault, whatever the address (SDM: a hint).
+"""
+
+from __future__ import annotations
+
+from ir import Ty
+
+from dbt.lift import lifter
+
+
+@lifter("PREFETCHT0", "PREFETCHT1", "PREFETCHT2", "PREFETCHNTA", "PREFETCHW", "PREFETCH", "LFENCE", "MFENCE",
+        "SFENCE", "PAUSE")
+def lift_hint(ctx):
+    pass
+
+
+@lifter("CLFLUSH")
+def lift_clflush(ctx):
+    ctx.load(Ty.i8, ctx.addr(0))

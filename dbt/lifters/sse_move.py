@@ -1,0 +1,116 @@
+"""SSE/SSE2 data movement (legacy encodings): MOVD MOVQ MOVDQA MOVDQU MOVAPS MOVUPS MOVAPD MOVUPD, the data-movement
+forms of MOVSS/MOVSD, MOVHPS MOVLPS MOVHPD MOVLPD MOVHLPS MOVLHPS, the non-temporal stores MOVNTDQ MOVNTPS MOVNTPD
+MOVNTI, and MOVMSKPS MOVMSKPD PMOVMSKB.
+
+Semantics (SDM Vol. 2): a MOVD/MOVQ or MOVSS/MOVSD load into an XMM register zero-extends to 128 bits; MOVQ xmm, xmm
+keeps the low quadword and zeroes the upper one; MOVSS/MOVSD between registers replace only the low lane; the
+aligned moves (A, NT) fault with #GP(0) on a memory operand that is not 16-byte aligned (``dbt.lift.xmm``).
+Departures: the non-temporal hint is ignored (a plain store; our memory has no caches to bypass); the MOVSD
+mnemonic is shared with the string instruction, whose lifter hands its SSE forms to ``lift_movsd`` here. Not here:
+LDDQU (SSE3), MASKMOVDQU, MOVDQ2Q/MOVQ2DQ and every MMX-register form (#UD, as unimplemented instructions).
+"""
+
+from __future__ import annotations
+
+from ir import Ty
+
+from dbt.lift import lifter
+from dbt.lift.context import TY_BY_SIZE
+from dbt.lift.xmm import hi64, lo64, merge_low, no_mmx, read_low, read_x, with_high64, write_gpr, write_x
+from dbt.lifters import string as _string
+
+
+def _is_xmm(op) -> bool:
+    return op.kind == "reg" and op.reg.startswith("xmm")
+
+
+@lifter("MOVD", "MOVQ")
+def lift_movd(ctx):
+    no_mmx(ctx)
+    dst, src = ctx.insn.operands
+    b = ctx.b
+    if _is_xmm(dst):
+        size = 8 if _is_xmm(src) else src.size             # MOVQ xmm, xmm moves the low quadword
+        ctx.set_reg(dst.reg, b.zext(Ty.i128, read_low(ctx, 1, TY_BY_SIZE[size])))
+    else:
+        ctx.write(0, read_low(ctx, 1, TY_BY_SIZE[dst.size]))
+
+
+@lifter("MOVDQA", "MOVAPS", "MOVAPD", "MOVNTDQ", "MOVNTPS", "MOVNTPD")
+def lift_mov_aligned(ctx):
+    no_mmx(ctx)
+    write_x(ctx, 0, read_x(ctx, 1))
+
+
+@lifter("MOVDQU", "MOVUPS", "MOVUPD")
+def lift_mov_unaligned(ctx):
+    write_x(ctx, 0, read_x(ctx, 1, aligned=False), aligned=False)
+
+
+@lifter("MOVNTI")
+def lift_movnti(ctx):
+    ctx.write(0, ctx.read(1))
+
+
+def _mov_scalar(ctx, ty: Ty):
+    """MOVSS (ty = i32) / MOVSD (i64): load zero-extends, register to register merges the low lane, store."""
+    dst, src = ctx.insn.operands
+    b = ctx.b
+    if not _is_xmm(dst):
+        ctx.write(0, read_low(ctx, 1, ty))
+    elif _is_xmm(src):
+        ctx.set_reg(dst.reg, merge_low(ctx, ctx.reg(dst.reg), b.trunc(ty, ctx.reg(src.reg))))
+    else:
+        ctx.set_reg(dst.reg, b.zext(Ty.i128, read_low(ctx, 1, ty)))
+
+
+@lifter("MOVSS")
+def lift_movss(ctx):
+    _mov_scalar(ctx, Ty.i32)
+
+
+def lift_movsd(ctx):
+    """The SSE2 MOVSD (F2 0F 10/11); the string MOVSD's lifter calls it for forms with an XMM operand."""
+    _mov_scalar(ctx, Ty.i64)
+
+
+_string.SSE_FORMS["MOVSD"] = lift_movsd
+
+
+@lifter("MOVHPS", "MOVHPD")
+def lift_movhps(ctx):
+    dst, _ = ctx.insn.operands
+    if _is_xmm(dst):
+        ctx.set_reg(dst.reg, with_high64(ctx, ctx.reg(dst.reg), ctx.load(Ty.i64, ctx.addr(1))))
+    else:
+        ctx.write(0, hi64(ctx, ctx.reg(ctx.insn.operands[1].reg)))
+
+
+@lifter("MOVLPS", "MOVLPD")
+def lift_movlps(ctx):
+    dst, _ = ctx.insn.operands
+    if _is_xmm(dst):
+        ctx.set_reg(dst.reg, merge_low(ctx, ctx.reg(dst.reg), ctx.load(Ty.i64, ctx.addr(1))))
+    else:
+        ctx.write(0, lo64(ctx, ctx.reg(ctx.insn.operands[1].reg)))
+
+
+@lifter("MOVHLPS")
+def lift_movhlps(ctx):
+    dst, src = ctx.insn.operands
+    ctx.set_reg(dst.reg, merge_low(ctx, ctx.reg(dst.reg), hi64(ctx, ctx.reg(src.reg))))
+
+
+@lifter("MOVLHPS")
+def lift_movlhps(ctx):
+    dst, src = ctx.insn.operands
+    ctx.set_reg(dst.reg, with_high64(ctx, ctx.reg(dst.reg), lo64(ctx, ctx.reg(src.reg))))
+
+
+_MSK_LANES = {"MOVMSKPS": 32, "MOVMSKPD": 64, "PMOVMSKB": 8}
+
+
+@lifter(*_MSK_LANES)
+def lift_movmsk(ctx):
+    no_mmx(ctx)
+    write_gpr(ctx, 0, ctx.b.vmovmsk(ctx.reg(ctx.insn.operands[1].reg), _MSK_LANES[ctx.insn.name]))
