@@ -1,0 +1,96 @@
+"""SSE lifting outside the differential tables: forms we do not implement raise #UD exactly as an unknown
+instruction does (MMX registers, LDDQU, MASKMOVDQU, MOVQ2DQ), on both backends with the state left as it was; the
+Unicorn-shaped API reads and writes xmm registers; the two MOVSD instructions each reach their own lifter; a
+misaligned MOVDQA reports #GP(0) at the faulting instruction with every register (xmm included) unchanged.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dbt import Emulator, GuestFault
+from tests.diff.harness import BACKENDS, assemble, require_backend
+
+CODE = 0x10000
+DATA = 0x20000
+
+UNIMPLEMENTED = [
+    "paddb mm0, mm1",            # MMX register forms
+    "movd mm0, eax",
+    "movq mm2, qword ptr [rbx]",
+    "pmovmskb eax, mm3",
+    "pshufw mm0, mm1, 0x1b",
+    "pextrw eax, mm1, 2",
+    "psllw mm1, 3",
+    "punpcklbw mm0, mm1",
+    "movq2dq xmm0, mm1",
+    "movdq2q mm0, xmm1",
+    "lddqu xmm0, xmmword ptr [rbx]",     # SSE3
+    "maskmovdqu xmm0, xmm1",             # not implemented (optional in the SSE2 set)
+]
+
+
+def emu(backend, code: bytes, mode=64):
+    e = Emulator(mode, backend)
+    e.mem_map(CODE, 0x1000, "rwx")
+    e.mem_map(DATA, 0x1000, "rw")
+    e.mem_write(CODE, code)
+    return e
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("text", UNIMPLEMENTED)
+def test_unimplemented_forms_raise_ud(backend, text):
+    require_backend(backend)
+    code = assemble(text, 64, CODE)
+    e = emu(backend, code)
+    e.reg_write("rbx", DATA)
+    e.reg_write("xmm0", 0x1234)
+    e.reg_write("rax", 77)
+    with pytest.raises(GuestFault) as info:
+        e.emu_start(CODE, until=CODE + len(code), count=5)
+    assert info.value.vector == 6 and info.value.pc == CODE
+    assert e.reg_read("xmm0") == 0x1234 and e.reg_read("rax") == 77 and e.reg_read("rbx") == DATA
+
+
+def test_api_xmm_registers():
+    e = Emulator(64, "interp")
+    v = 0x0123456789ABCDEF_FEDCBA9876543210
+    e.reg_write("xmm15", v)
+    e.reg_write("XMM0", (1 << 130) | 5)             # masked to 128 bits, as Unicorn does
+    assert e.reg_read("xmm15") == v and e.reg_read("xmm0") == 5
+    assert e.reg_read("xmm14") == 0 and e.reg_read("r15") == 0
+    assert e.engine.state["mxcsr"] == 0x1F80
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_movsd_string_and_sse(backend):
+    """MOVSD is both the string move (A5) and the SSE2 scalar move (F2 0F 10): each does its own thing."""
+    require_backend(backend)
+    code = b"\xa5" + assemble("movsd xmm1, qword ptr [rbx]; movsd xmm2, xmm1", 64, CODE + 1)   # A5: movsd (string)
+    e = emu(backend, code)
+    e.mem_write(DATA, bytes(range(1, 17)))
+    e.reg_write("rsi", DATA)
+    e.reg_write("rdi", DATA + 0x100)
+    e.reg_write("rbx", DATA + 8)
+    e.reg_write("xmm1", (1 << 128) - 1)
+    e.reg_write("xmm2", (1 << 128) - 1)
+    e.emu_start(CODE, until=CODE + len(code), count=10)
+    assert e.mem_read(DATA + 0x100, 4) == bytes([1, 2, 3, 4]) and e.reg_read("rsi") == DATA + 4
+    low = int.from_bytes(bytes(range(9, 17)), "little")
+    assert e.reg_read("xmm1") == low                               # a load zero-extends
+    assert e.reg_read("xmm2") == ((1 << 128) - 1) & ~((1 << 64) - 1) | low     # reg-reg merges the low lane
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_misaligned_movdqa_is_precise_gp(backend):
+    require_backend(backend)
+    code = assemble("paddb xmm3, xmm3; movdqa xmm1, xmmword ptr [rbx]; inc rax", 64, CODE)
+    e = emu(backend, code)
+    e.reg_write("rbx", DATA + 4)
+    e.reg_write("xmm1", 0xAA)
+    e.reg_write("xmm3", 0x01)
+    with pytest.raises(GuestFault) as info:
+        e.emu_start(CODE, until=CODE + len(code), count=10)
+    assert info.value.vector == 13 and info.value.pc == CODE + 4
+    assert e.reg_read("xmm1") == 0xAA and e.reg_read("xmm3") == 0x02 and e.reg_read("rax") == 0
