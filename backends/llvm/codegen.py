@@ -268,10 +268,15 @@ class UnitCodegen:
         # entry + budget check
         out_lines.append(f"define i64 @{self.name}(ptr {state_param_attrs(self.lay)} %st, ptr %env) nounwind {{")
         out_lines.append("entry:")
-        locals_used = sorted({o.imm for o in self.u.ops if o.op.shape in (Shape.GETL, Shape.PUTL)})
-        for n in locals_used:
-            self.emit(f"%l{n} = alloca i64")
-            self.emit(f"store i64 0, ptr %l{n}")
+        # Locals are i64 cells, or i128 for a local that ever holds an i128 value.
+        self.local_ty = {}
+        for o in self.u.ops:
+            if o.op.shape in (Shape.GETL, Shape.PUTL):
+                t = o.ty if o.op.shape is Shape.GETL else self.u.types[o.args[0]]
+                self.local_ty[o.imm] = max(self.local_ty.get(o.imm, 64), t.bits)
+        for n in sorted(self.local_ty):
+            self.emit(f"%l{n} = alloca i{self.local_ty[n]}")
+            self.emit(f"store i{self.local_ty[n]} 0, ptr %l{n}")
         self.emit("br label %top")
         self.lines.append("top:")             # a unit that jumps to itself loops back here (see chain_to)
         b = self.load_field("budget")
@@ -396,26 +401,24 @@ def _put(g, o):
 
 
 def _getl(g, o):
+    bits = g.local_ty[o.imm]
     raw = g.t()
-    g.emit(f"{raw} = load i64, ptr %l{o.imm}")
-    if o.ty is Ty.i64:
-        g.emit(f"{g.v(o.dst)} = or i64 {raw}, 0")
+    g.emit(f"{raw} = load i{bits}, ptr %l{o.imm}")
+    if o.ty.bits == bits:
+        g.emit(f"{g.v(o.dst)} = or i{bits} {raw}, 0")
     else:
-        g.emit(f"{g.v(o.dst)} = trunc i64 {raw} to {lty(o.ty)}")
+        g.emit(f"{g.v(o.dst)} = trunc i{bits} {raw} to {lty(o.ty)}")
 
 
 def _putl(g, o):
+    bits = g.local_ty[o.imm]
     vt = g.ty(o.args[0])
     val = g.v(o.args[0])
-    if vt.bits < 64:
+    if vt.bits < bits:
         z = g.t()
-        g.emit(f"{z} = zext {lty(vt)} {val} to i64")
+        g.emit(f"{z} = zext {lty(vt)} {val} to i{bits}")
         val = z
-    elif vt.bits > 64:
-        z = g.t()
-        g.emit(f"{z} = trunc {lty(vt)} {val} to i64")
-        val = z
-    g.emit(f"store i64 {val}, ptr %l{o.imm}")
+    g.emit(f"store i{bits} {val}, ptr %l{o.imm}")
 
 
 def _load(g, o):

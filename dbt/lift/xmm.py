@@ -9,6 +9,9 @@ their alignment rule, lane helpers over i128 values.
   changes, so the fault is precise.
 - MMX-register forms (``mm0``..``mm7``) are not implemented: the lifters raise ``LiftError``, which the driver turns
   into #UD exactly as for an instruction that has no lifter.
+- The system CPU model has no SSE: its CR4.OSFXSR can never be set, and with OSFXSR = 0 every instruction that
+  touches an XMM register raises #UD (SDM Vol. 3 2.5, 13.1). The flat user-mode engines run as an OS that enabled
+  SSE would leave them.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from dbt.lift.context import GP, TY_BY_SIZE, LiftError
 M64 = (1 << 64) - 1
 
 
-def no_mmx(ctx) -> None:
-    """Raises LiftError for an MMX-register form (not implemented)."""
+def require_sse(ctx) -> None:
+    """Raises LiftError (the guest sees #UD) for an MMX-register form (not implemented), and for any XMM instruction
+    in the system CPU model (CR4.OSFXSR = 0)."""
+    if ctx.cpu.system:
+        raise LiftError(f"{ctx.insn.text}: SSE is disabled (CR4.OSFXSR = 0)")
     for o in ctx.insn.operands:
         if o.kind == "reg" and o.reg.startswith("mm"):
             raise LiftError(f"MMX form {ctx.insn.text} is not implemented")

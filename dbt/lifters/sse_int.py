@@ -14,7 +14,7 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift import lifter
-from dbt.lift.xmm import lane_bytes, no_mmx, read_x
+from dbt.lift.xmm import lane_bytes, require_sse, read_x
 
 # Mnemonic -> (vector op, lane width)
 _LANEWISE = {
@@ -32,7 +32,7 @@ _LANEWISE = {
 
 @lifter(*_LANEWISE)
 def lift_lanewise(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     op, lanes = _LANEWISE[ctx.insn.name]
     src = read_x(ctx, 1)
     dst = ctx.insn.operands[0].reg
@@ -45,7 +45,7 @@ _LOGIC = {"PAND": "and_", "ANDPS": "and_", "ANDPD": "and_", "POR": "or_", "ORPS"
 
 @lifter(*_LOGIC)
 def lift_logic(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     src = read_x(ctx, 1)
     dst = ctx.insn.operands[0].reg
     ctx.set_reg(dst, getattr(ctx.b, _LOGIC[ctx.insn.name])(ctx.reg(dst), src))
@@ -54,7 +54,7 @@ def lift_logic(ctx):
 @lifter("PANDN", "ANDNPS", "ANDNPD")
 def lift_andn(ctx):
     """dst = ~dst & src."""
-    no_mmx(ctx)
+    require_sse(ctx)
     b = ctx.b
     src = read_x(ctx, 1)
     dst = ctx.insn.operands[0].reg
@@ -70,7 +70,7 @@ _SHIFTS = {
 
 @lifter(*_SHIFTS)
 def lift_shift(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     b = ctx.b
     op, lanes = _SHIFTS[ctx.insn.name]
     count_op = ctx.insn.operands[1]
@@ -85,6 +85,7 @@ def lift_shift(ctx):
 @lifter("PSLLDQ", "PSRLDQ")
 def lift_byte_shift(ctx):
     """Whole-register shifts by imm8 bytes (> 15: zero), as a shuffle with a zero second operand."""
+    require_sse(ctx)
     b = ctx.b
     n = min(ctx.insn.operands[1].imm & 0xFF, 16)
     left = ctx.insn.name == "PSLLDQ"

@@ -2,8 +2,9 @@
 PREFETCHW, PREFETCH (0F 0D /0), LFENCE MFENCE SFENCE, CLFLUSH, PAUSE.
 
 Our memory model has no caches and executes one guest thread's accesses in program order, so all of them are
-no-ops, with one departure-free exception: CLFLUSH of an address that is not mapped faults on hardware (#PF), so it
-probes the byte with a read (the value is unused). Prefetches never fault, whatever the address (SDM: a hint).
+no-ops, except that CLFLUSH of an address that is not mapped faults on hardware (#PF): it probes the byte with a
+read whose value is unused (departure: a read of an MMIO address would reach the device). Prefetches never fault,
+whatever the address (SDM: a hint). None of them depends on CR4.OSFXSR.
 """
 
 from __future__ import annotations

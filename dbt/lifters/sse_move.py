@@ -16,7 +16,7 @@ from ir import Ty
 
 from dbt.lift import lifter
 from dbt.lift.context import TY_BY_SIZE
-from dbt.lift.xmm import hi64, lo64, merge_low, no_mmx, read_low, read_x, with_high64, write_gpr, write_x
+from dbt.lift.xmm import hi64, lo64, merge_low, require_sse, read_low, read_x, with_high64, write_gpr, write_x
 from dbt.lifters import string as _string
 
 
@@ -26,7 +26,7 @@ def _is_xmm(op) -> bool:
 
 @lifter("MOVD", "MOVQ")
 def lift_movd(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     dst, src = ctx.insn.operands
     b = ctx.b
     if _is_xmm(dst):
@@ -38,12 +38,13 @@ def lift_movd(ctx):
 
 @lifter("MOVDQA", "MOVAPS", "MOVAPD", "MOVNTDQ", "MOVNTPS", "MOVNTPD")
 def lift_mov_aligned(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     write_x(ctx, 0, read_x(ctx, 1))
 
 
 @lifter("MOVDQU", "MOVUPS", "MOVUPD")
 def lift_mov_unaligned(ctx):
+    require_sse(ctx)
     write_x(ctx, 0, read_x(ctx, 1, aligned=False), aligned=False)
 
 
@@ -66,11 +67,13 @@ def _mov_scalar(ctx, ty: Ty):
 
 @lifter("MOVSS")
 def lift_movss(ctx):
+    require_sse(ctx)
     _mov_scalar(ctx, Ty.i32)
 
 
 def lift_movsd(ctx):
     """The SSE2 MOVSD (F2 0F 10/11); the string MOVSD's lifter calls it for forms with an XMM operand."""
+    require_sse(ctx)
     _mov_scalar(ctx, Ty.i64)
 
 
@@ -79,6 +82,7 @@ _string.SSE_FORMS["MOVSD"] = lift_movsd
 
 @lifter("MOVHPS", "MOVHPD")
 def lift_movhps(ctx):
+    require_sse(ctx)
     dst, _ = ctx.insn.operands
     if _is_xmm(dst):
         ctx.set_reg(dst.reg, with_high64(ctx, ctx.reg(dst.reg), ctx.load(Ty.i64, ctx.addr(1))))
@@ -88,6 +92,7 @@ def lift_movhps(ctx):
 
 @lifter("MOVLPS", "MOVLPD")
 def lift_movlps(ctx):
+    require_sse(ctx)
     dst, _ = ctx.insn.operands
     if _is_xmm(dst):
         ctx.set_reg(dst.reg, merge_low(ctx, ctx.reg(dst.reg), ctx.load(Ty.i64, ctx.addr(1))))
@@ -97,12 +102,14 @@ def lift_movlps(ctx):
 
 @lifter("MOVHLPS")
 def lift_movhlps(ctx):
+    require_sse(ctx)
     dst, src = ctx.insn.operands
     ctx.set_reg(dst.reg, merge_low(ctx, ctx.reg(dst.reg), hi64(ctx, ctx.reg(src.reg))))
 
 
 @lifter("MOVLHPS")
 def lift_movlhps(ctx):
+    require_sse(ctx)
     dst, src = ctx.insn.operands
     ctx.set_reg(dst.reg, with_high64(ctx, ctx.reg(dst.reg), lo64(ctx, ctx.reg(src.reg))))
 
@@ -112,5 +119,5 @@ _MSK_LANES = {"MOVMSKPS": 32, "MOVMSKPD": 64, "PMOVMSKB": 8}
 
 @lifter(*_MSK_LANES)
 def lift_movmsk(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     write_gpr(ctx, 0, ctx.b.vmovmsk(ctx.reg(ctx.insn.operands[1].reg), _MSK_LANES[ctx.insn.name]))

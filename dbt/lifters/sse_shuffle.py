@@ -13,7 +13,7 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift import lifter
-from dbt.lift.xmm import lane_bytes, no_mmx, read_low, read_x, write_gpr
+from dbt.lift.xmm import lane_bytes, require_sse, read_low, read_x, write_gpr
 
 # Mnemonic -> (lane width, high half?)
 _UNPACK = {
@@ -26,7 +26,7 @@ _UNPACK = {
 @lifter(*_UNPACK)
 def lift_unpack(ctx):
     """Interleave the low (or high) halves: dst[0], src[0], dst[1], src[1], ..."""
-    no_mmx(ctx)
+    require_sse(ctx)
     L, high = _UNPACK[ctx.insn.name]
     half = 64 // L
     first = half if high else 0
@@ -41,7 +41,7 @@ _PACK = {"PACKSSWB": ("vpacks", 16), "PACKSSDW": ("vpacks", 32), "PACKUSWB": ("v
 
 @lifter(*_PACK)
 def lift_pack(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     op, lanes = _PACK[ctx.insn.name]
     src = read_x(ctx, 1)
     dst = ctx.insn.operands[0].reg
@@ -54,7 +54,7 @@ def _sel(imm: int, i: int, bits: int = 2) -> int:
 
 @lifter("PSHUFD", "PSHUFLW", "PSHUFHW")
 def lift_pshuf(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     name = ctx.insn.name
     imm = ctx.insn.operands[2].imm
     src = read_x(ctx, 1)
@@ -70,6 +70,7 @@ def lift_pshuf(ctx):
 @lifter("SHUFPS", "SHUFPD")
 def lift_shufp(ctx):
     """The low half of the result selects from the destination, the high half from the source."""
+    require_sse(ctx)
     imm = ctx.insn.operands[2].imm
     if ctx.insn.name == "SHUFPS":
         pattern = lane_bytes([(0, _sel(imm, 0)), (0, _sel(imm, 1)), (1, _sel(imm, 2)), (1, _sel(imm, 3))], 32)
@@ -82,16 +83,19 @@ def lift_shufp(ctx):
 
 @lifter("PEXTRW")
 def lift_pextrw(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     b = ctx.b
-    _, src, sel = ctx.insn.operands
-    word = b.lshr(ctx.reg(src.reg), b.const(Ty.i128, 16 * (sel.imm & 7)))
-    write_gpr(ctx, 0, b.trunc(Ty.i16, word))
+    dst, src, sel = ctx.insn.operands
+    word = b.trunc(Ty.i16, b.lshr(ctx.reg(src.reg), b.const(Ty.i128, 16 * (sel.imm & 7))))
+    if dst.kind == "mem":
+        ctx.write(0, word)                     # the SSE4.1 encoding (66 0F 3A 15) also takes m16
+    else:
+        write_gpr(ctx, 0, word)
 
 
 @lifter("PINSRW")
 def lift_pinsrw(ctx):
-    no_mmx(ctx)
+    require_sse(ctx)
     b = ctx.b
     dst, _, sel = ctx.insn.operands
     shift = 16 * (sel.imm & 7)

@@ -329,3 +329,22 @@ def test_random_vector_units_survive_the_pipeline(seed):
         be.run_unit(original, st, Memory())
         be.run_unit(u, st2, Memory())
         assert st.snapshot() == st2.snapshot()
+
+
+def test_i128_local_keeps_all_bits(backend):
+    """A unit-local variable holding an i128 keeps all 128 bits across a label (also in LLVM code)."""
+    u = Unit(fields=LAYOUT.fields)
+    b = Builder(u)
+    b.insn(0x100, 1)
+    b.putl(0, b.get(Ty.i128, xmm(1)))
+    b.putl(1, b.get(Ty.i64, LAYOUT.offset("rax")))
+    skip = u.new_label()
+    b.br(skip)
+    b.label(skip)
+    b.put(xmm(0), b.vadd(b.getl(Ty.i128, 0), b.get(Ty.i128, xmm(2)), 64))
+    b.put(LAYOUT.offset("rdx"), b.getl(Ty.i64, 1))
+    b.exit(b.const(Ty.i64, 0x101))
+    verify(u)
+    a = 0xFFFFFFFFFFFFFFFF_0000000000000001
+    st = run(backend, u, a, 1 << 64 | 5, 9)
+    assert st["xmm0"] == 0 | 6 and st["rdx"] == 9

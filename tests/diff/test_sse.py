@@ -125,6 +125,8 @@ def shuffle_forms():
     forms.append(SseForm(64, "pextrw r11d, xmm15, 5"))
     forms.append(SseForm(64, bytes.fromhex("66480fc5c203")))          # pextrw rax, xmm2, 3 (REX.W)
     forms.append(SseForm(64, "pinsrw xmm10, r9d, 2"))
+    forms.append(SseForm(64, bytes.fromhex("660f3a15d003")))          # pextrw eax, xmm2, 3 (SSE4.1 encoding)
+    forms.append(mem_form(64, f"pextrw {MEMW[64]}, xmm3, 6", aligned=False))
     forms.append(SseForm(64, bytes.fromhex("66480fc4c805")))          # pinsrw xmm1, rax, 5 (REX.W)
     return forms
 

@@ -94,3 +94,22 @@ def test_misaligned_movdqa_is_precise_gp(backend):
         e.emu_start(CODE, until=CODE + len(code), count=10)
     assert info.value.vector == 13 and info.value.pc == CODE + 4
     assert e.reg_read("xmm1") == 0xAA and e.reg_read("xmm3") == 0x02 and e.reg_read("rax") == 0
+
+
+@pytest.mark.parametrize("text", ["paddb xmm0, xmm1", "movdqa xmm0, xmm1", "movd xmm0, eax", "pshufd xmm0, xmm1, 1",
+                                  "psllw xmm1, 3", "pmovmskb eax, xmm1", "movsd xmm0, xmm1"])
+def test_system_cpu_has_no_sse(text):
+    """The system CPU model cannot set CR4.OSFXSR: every XMM instruction lifts to #UD there, while the fences and
+    hints (which do not depend on OSFXSR) still lift."""
+    from dbt.cpumode import CpuMode
+    from dbt.decode import Decoder
+    from dbt.lift import lift_block
+    from ir import OP
+
+    def lifted(asm):
+        code = assemble(asm + "; hlt", 32, 0x1000)
+        tr = lift_block(Decoder(32), lambda lin, n: code[lin - 0x1000:][:n], CpuMode(32, 32, system=True), 0x1000, 0)
+        return [(o.op, o.imm) for o in tr.unit.ops if o.op in (OP.trap, OP.halt)]
+
+    assert lifted(text)[0] == (OP.trap, 6)
+    assert lifted("lfence; pause")[0][0] is OP.halt
