@@ -11,6 +11,9 @@ Integer semantics are exact and total, so constant folding and the backends agre
   fill (ashr); rotates use the amount modulo bits;
 - udiv/sdiv/urem/srem are undefined for a zero divisor and for sdiv overflow: the lifter guards them with a trap;
 - ctlz/cttz of 0 give bits.
+
+Vector ops (shapes VBINARY, VSHIFT, VSHUFFLE, VMASK) treat an i128 value as 128/L lanes of L bits, L being the op's
+immediate; their exact semantics are in ``ir.vector``, shared by constant folding and the interpreter.
 """
 
 from __future__ import annotations

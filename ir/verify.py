@@ -2,7 +2,9 @@
 
 Rules: each value is defined once, before its uses, in the same label segment; operand and result types match the
 shape; casts really widen or narrow; state fields (when ``Unit.fields`` is set) are accessed with their own type
-(i1 values may live in i8 fields); branches name labels that exist; the last op is a terminator.
+(i1 values may live in i8 fields); branches name labels that exist; the last op is a terminator; vector ops take
+i128 operands (a shift's count is i64), give i128 (vmovmsk: i32), and name a lane width the op has (vsad: 8 only;
+the widening vmulevu/vmadd: below 64; the narrowing packs: above 8) or a shuffle pattern of 16 indices below 32.
 """
 
 from __future__ import annotations

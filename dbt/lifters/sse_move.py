@@ -5,9 +5,12 @@ MOVNTI, and MOVMSKPS MOVMSKPD PMOVMSKB.
 Semantics (SDM Vol. 2): a MOVD/MOVQ or MOVSS/MOVSD load into an XMM register zero-extends to 128 bits; MOVQ xmm, xmm
 keeps the low quadword and zeroes the upper one; MOVSS/MOVSD between registers replace only the low lane; the
 aligned moves (A, NT) fault with #GP(0) on a memory operand that is not 16-byte aligned (``dbt.lift.xmm``).
-Departures: the non-temporal hint is ignored (a plain store; our memory has no caches to bypass); the MOVSD
-mnemonic is shared with the string instruction, whose lifter hands its SSE forms to ``lift_movsd`` here. Not here:
-LDDQU (SSE3), MASKMOVDQU, MOVDQ2Q/MOVQ2DQ and every MMX-register form (#UD, as unimplemented instructions).
+MASKMOVDQU xmm1, xmm2 stores the bytes of xmm1 whose byte in xmm2 has its sign bit set to DS:rDI (no alignment).
+Departures: the non-temporal hint is ignored (a plain store; our memory has no caches to bypass); MASKMOVDQU is a
+16-byte read-modify-write, so it faults like a 16-byte store even where the mask is zero (the SDM leaves faults of
+masked-out bytes implementation-dependent) and is not atomic against other writers; the MOVSD mnemonic is shared
+with the string instruction, whose lifter hands its SSE forms to ``lift_movsd`` here. Not here: LDDQU (SSE3),
+MOVDQ2Q/MOVQ2DQ and every MMX-register form (#UD, as unimplemented instructions).
 """
 
 from __future__ import annotations
@@ -112,6 +115,19 @@ def lift_movlhps(ctx):
     require_sse(ctx)
     dst, src = ctx.insn.operands
     ctx.set_reg(dst.reg, with_high64(ctx, ctx.reg(dst.reg), lo64(ctx, ctx.reg(src.reg))))
+
+
+@lifter("MASKMOVDQU")
+def lift_maskmovdqu(ctx):
+    require_sse(ctx)
+    b = ctx.b
+    src, mask = (ctx.reg(o.reg) for o in ctx.insn.operands)
+    di = {2: "di", 4: "edi", 8: "rdi"}[ctx.insn.addrsize]
+    addr = ctx.linear(ctx.insn.seg or "ds", ctx.reg(di), 16)
+    old = ctx.load(Ty.i128, addr)
+    # Each selected byte: 0xFF where the mask byte's sign is set (an arithmetic shift of each byte lane by 7).
+    sel = b.vcmpgt(b.const(Ty.i128, 0), mask, 8)
+    ctx.store(addr, b.or_(b.and_(src, sel), b.and_(old, b.not_(sel))))
 
 
 _MSK_LANES = {"MOVMSKPS": 32, "MOVMSKPD": 64, "PMOVMSKB": 8}

@@ -162,6 +162,10 @@ def move_forms():
                   SseForm(mode, f"movhlps {x}, {x}"), SseForm(mode, f"movlhps {y}, {y}")]
         for m in ("movmskps", "movmskpd", "pmovmskb"):
             forms.append(SseForm(mode, f"{m} eax, xmm3"))
+        # MASKMOVDQU stores to [rdi]: rdi = the memory base + a random (also misaligned) offset
+        di = "rdi" if mode == 64 else "edi"
+        forms.append(SseForm(mode, "maskmovdqu xmm1, xmm2", faults=False, mem_operand=di, regs=lambda rng, di=di: {
+            di: harness.mem_base(64) + rng.choice(OFFSETS)}))
     forms += [
         SseForm(64, "movq xmm9, rax"), SseForm(64, "movq r10, xmm12"), SseForm(64, "movd r9d, xmm15"),
         SseForm(64, "movd xmm8, r12d"), SseForm(64, "movq xmm13, xmm3"), SseForm(64, "movdqa xmm15, xmm0"),

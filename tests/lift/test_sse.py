@@ -1,5 +1,5 @@
 """SSE lifting outside the differential tables: forms we do not implement raise #UD exactly as an unknown
-instruction does (MMX registers, LDDQU, MASKMOVDQU, MOVQ2DQ), on both backends with the state left as it was; the
+instruction does (MMX registers, LDDQU, MOVQ2DQ), on both backends with the state left as it was; the
 Unicorn-shaped API reads and writes xmm registers; the two MOVSD instructions each reach their own lifter; a
 misaligned MOVDQA reports #GP(0) at the faulting instruction with every register (xmm included) unchanged.
 """
@@ -26,7 +26,6 @@ UNIMPLEMENTED = [
     "movq2dq xmm0, mm1",
     "movdq2q mm0, xmm1",
     "lddqu xmm0, xmmword ptr [rbx]",     # SSE3
-    "maskmovdqu xmm0, xmm1",             # not implemented (optional in the SSE2 set)
 ]
 
 
