@@ -14,7 +14,7 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift import lifter
-from dbt.lift.xmm import lane_bytes, require_sse, read_x
+from dbt.lift.xmm import lane_bytes, read_x, require_sse
 
 # Mnemonic -> (vector op, lane width)
 _LANEWISE = {

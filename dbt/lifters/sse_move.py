@@ -19,7 +19,7 @@ from ir import Ty
 
 from dbt.lift import lifter
 from dbt.lift.context import TY_BY_SIZE
-from dbt.lift.xmm import hi64, lo64, merge_low, require_sse, read_low, read_x, with_high64, write_gpr, write_x
+from dbt.lift.xmm import hi64, lo64, merge_low, read_low, read_x, require_sse, with_high64, write_gpr, write_x
 from dbt.lifters import string as _string
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift import lifter
-from dbt.lift.xmm import lane_bytes, require_sse, read_low, read_x, write_gpr
+from dbt.lift.xmm import lane_bytes, read_low, read_x, require_sse, write_gpr
 
 # Mnemonic -> (lane width, high half?)
 _UNPACK = {

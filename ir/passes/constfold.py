@@ -11,10 +11,10 @@ signed overflow (MIN / -1) are undefined and are left alone. Otherwise the rule 
 - ``Into(op, args)``: the op is replaced in place by a cheaper op (``eq.i1 %c, 0`` -> ``not.i1 %c``), which is then
   simplified again.
 
-Vector ops (``ir.vector``) fold when all their operands are constant; a ``vshuffle`` whose pattern keeps its first
-operand whole is that operand. Commutative ops get their constant operand moved to the right, so each rule is written once. Only pure ops and the
-conditional control ops are touched (``brif``/``exitif``/``trapif`` on 1 become ``br``/``exit``/``trap``, on 0 they
-disappear); every other op with effects keeps its place and count.
+Commutative ops get their constant operand moved to the right, so each rule is written once. Vector ops
+(``ir.vector``) fold when all their operands are constant, and a ``vshuffle`` whose pattern keeps its first operand
+whole is that operand. Only pure ops and the conditional control ops are touched (``brif``/``exitif``/``trapif``
+on 1 become ``br``/``exit``/``trap``, on 0 they disappear); every other op with effects keeps its place and count.
 """
 
 from __future__ import annotations

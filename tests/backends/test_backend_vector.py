@@ -29,7 +29,7 @@ def pack(vals, L):
 
 
 def clamp(v, lo, hi):
-    return lo if v < lo else hi if v > hi else v
+    return lo if v < lo else min(v, hi)
 
 
 def smin(L):

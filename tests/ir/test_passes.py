@@ -17,8 +17,8 @@ from math import trunc
 import pytest
 
 from ir import OP, Builder, Field, Fields, Shape, Ty, Unit, parse_unit, verify
-from ir.passes import PIPELINE, constfold, copyprop, dce, deadstore, loadelim, optimize
 from ir.ops import VECTOR_SHAPES
+from ir.passes import PIPELINE, constfold, copyprop, dce, deadstore, loadelim, optimize
 
 FIELDS = Fields([
     Field("rax", 0, Ty.i64), Field("rbx", 8, Ty.i64), Field("rip", 16, Ty.i64),
