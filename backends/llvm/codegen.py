@@ -254,12 +254,30 @@ class UnitCodegen:
             self.emit(f"{c} = shl i128 {b_}, 64")
             self.emit(f"{r} = or i128 {a}, {c}")
             return r
+        # A store that crosses a page goes whole to the slow path (the value through a stack cell), which checks
+        # both pages before writing: two 8-byte stores could leave the first half written when the second faults.
         lo, sh, hi = self.t(), self.t(), self.t()
         self.emit(f"{lo} = trunc i128 {store_value} to i64")
         self.emit(f"{sh} = lshr i128 {store_value}, 64")
         self.emit(f"{hi} = trunc i128 {sh} to i64")
+        lbl = self.t()[1:]
+        off, cross = self.t(), self.t()
+        self.emit(f"{off} = and i64 {addr}, {(1 << PAGE_BITS) - 1}")
+        self.emit(f"{cross} = icmp ugt i64 {off}, {(1 << PAGE_BITS) - 16}")
+        self.emit(f"br i1 {cross}, label %{lbl}_cross, label %{lbl}_page, !prof !1")
+        self.lines.append(f"{lbl}_cross:")
+        self.emit(f"store i128 {store_value}, ptr %cell128, align 16")
+        cell = self.t()
+        self.emit(f"{cell} = ptrtoint ptr %cell128 to i64")
+        fn = self.env_ptr(ENV_STORE_SLOW)
+        self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 16, i64 {cell})")
+        self.check_stop()
+        self.emit(f"br label %{lbl}_done")
+        self.lines.append(f"{lbl}_page:")
         self.mem_access(addr, Ty.i64, lo)
         self.mem_access(hi_addr, Ty.i64, hi)
+        self.emit(f"br label %{lbl}_done")
+        self.lines.append(f"{lbl}_done:")
         return None
 
     # ops -------------------------------------------------------------------------------------------------------
@@ -277,6 +295,8 @@ class UnitCodegen:
         for n in sorted(self.local_ty):
             self.emit(f"%l{n} = alloca i{self.local_ty[n]}")
             self.emit(f"store i{self.local_ty[n]} 0, ptr %l{n}")
+        if any(o.op is OP.store and self.u.types[o.args[1]] is Ty.i128 for o in self.u.ops):
+            self.emit("%cell128 = alloca i128, align 16")       # a page-crossing 16-byte store's value
         self.emit("br label %top")
         self.lines.append("top:")             # a unit that jumps to itself loops back here (see chain_to)
         b = self.load_field("budget")

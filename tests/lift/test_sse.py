@@ -112,3 +112,32 @@ def test_system_cpu_has_no_sse(text):
 
     assert lifted(text)[0] == (OP.trap, 6)
     assert lifted("lfence; pause")[0][0] is OP.halt
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mapped", ["first", "second", "both"])
+def test_page_crossing_16_byte_store(backend, mapped):
+    """MOVDQU to 8 bytes before a page end: with one of the two pages unmapped it faults (#PF) and writes nothing
+    (no half store); with both mapped all 16 bytes land."""
+    require_backend(backend)
+    code = assemble("movdqu xmmword ptr [rbx], xmm1", 64, CODE)
+    e = Emulator(64, backend)
+    e.mem_map(CODE, 0x1000, "rwx")
+    if mapped in ("first", "both"):
+        e.mem_map(0x20000, 0x1000, "rw")
+    if mapped in ("second", "both"):
+        e.mem_map(0x21000, 0x1000, "rw")
+    e.mem_write(CODE, code)
+    v = 0x0F0E0D0C0B0A09080706050403020100
+    e.reg_write("rbx", 0x20FF8)
+    e.reg_write("xmm1", v)
+    if mapped == "both":
+        e.emu_start(CODE, until=CODE + len(code), count=5)
+        assert e.mem_read(0x20FF8, 16) == v.to_bytes(16, "little")
+        return
+    with pytest.raises(GuestFault) as info:
+        e.emu_start(CODE, until=CODE + len(code), count=5)
+    assert info.value.vector == 14 and info.value.pc == CODE
+    assert info.value.address == (0x21000 if mapped == "first" else 0x20FF8)
+    page = 0x20FF8 if mapped == "first" else 0x21000
+    assert e.mem_read(page, 8) == bytes(8)
