@@ -22,40 +22,75 @@ Every function takes and returns unsigned Python ints; the result is already red
 
 from __future__ import annotations
 
+from array import array
+
 M128 = (1 << 128) - 1
+_U = {8: "B", 16: "H", 32: "I", 64: "Q"}        # lane views (memoryview.cast / array): unsigned ...
+_S = {8: "b", 16: "h", 32: "i", 64: "q"}        # ... and signed
+_HIGH = {n: sum(1 << (n * i + n - 1) for i in range(128 // n)) for n in _U}   # the sign bit of every lane
+_LOWS = {n: _HIGH[n] >> (n - 1) for n in _U}                                   # bit 0 of every lane
 
 
 def lanes(x: int, n: int) -> list[int]:
     """The 128/n lanes of x (unsigned), lane 0 first."""
-    m = (1 << n) - 1
-    return [(x >> (n * i)) & m for i in range(128 // n)]
+    return memoryview(x.to_bytes(16, "little")).cast(_U[n]).tolist()
+
+
+def slanes(x: int, n: int) -> list[int]:
+    """The 128/n lanes of x read as two's complement."""
+    return memoryview(x.to_bytes(16, "little")).cast(_S[n]).tolist()
 
 
 def join(vals, n: int) -> int:
+    """The value whose lanes are ``vals`` (any ints, reduced modulo 2**n)."""
     m = (1 << n) - 1
-    r = 0
-    for i, v in enumerate(vals):
-        r |= (v & m) << (n * i)
-    return r
+    return int.from_bytes(array(_U[n], [v & m for v in vals]).tobytes(), "little")
 
 
-def _s(x: int, n: int) -> int:
-    return x - (1 << n) if x >> (n - 1) & 1 else x
+def _join_exact(vals, n: int, signed: bool = False) -> int:
+    """``join`` for lanes already in range (unsigned, or signed with ``signed``)."""
+    return int.from_bytes(array(_S[n] if signed else _U[n], vals).tobytes(), "little")
 
 
-def _sat_s(x: int, n: int) -> int:
-    return max(-(1 << (n - 1)), min((1 << (n - 1)) - 1, x))
+def _full(bits: int, n: int) -> int:
+    """Lanes with bit 0 set (``bits``, from a lane mask) widened to all-ones lanes."""
+    return ((bits << n) - bits) & M128
 
 
-def _sat_u(x: int, n: int) -> int:
-    return max(0, min((1 << n) - 1, x))
+# Whole-value (SWAR) forms of the most frequent ops: no loop over lanes.
+
+def _vadd(a, b, n):
+    """Add below the lane sign bits, then put the sign bits' sum (an xor) on top."""
+    h = _HIGH[n]
+    return ((a & ~h) + (b & ~h)) ^ ((a ^ b) & h)
 
 
-def _map(f):
-    """A lane-wise op from f(a_lane, b_lane, n) on unsigned lanes."""
+def _vsub(a, b, n):
+    """Borrow into set sign bits, then fix them with the sign bits' difference."""
+    h = _HIGH[n]
+    return (((a | h) - (b & ~h)) ^ ((a ^ ~b) & h)) & M128
+
+
+def _vcmpeq(a, b, n):
+    """A lane of a ^ b is zero iff adding all-ones below its sign bit carries nothing into it and it is clear."""
+    h = _HIGH[n]
+    t = a ^ b
+    zero = ~(((t & ~h) + (M128 ^ h)) | t) & h
+    return _full(zero >> (n - 1), n)
+
+
+def _lanewise(f, signed=False, out_signed=None):
+    """A lane-wise op from f(a_lanes, b_lanes, n) -> result lanes in range."""
+    view = slanes if signed else lanes
+    out = signed if out_signed is None else out_signed
+
     def op(a, b, n):
-        return join([f(x, y, n) for x, y in zip(lanes(a, n), lanes(b, n))], n)
+        return _join_exact(f(view(a, n), view(b, n), n), n, out)
     return op
+
+
+def _sat(lo, hi, v):
+    return lo if v < lo else hi if v > hi else v
 
 
 def _mulevu(a, b, n):
@@ -63,7 +98,7 @@ def _mulevu(a, b, n):
 
 
 def _madd(a, b, n):
-    p = [_s(x, n) * _s(y, n) for x, y in zip(lanes(a, n), lanes(b, n))]
+    p = [x * y for x, y in zip(slanes(a, n), slanes(b, n))]
     return join([p[i] + p[i + 1] for i in range(0, len(p), 2)], 2 * n)
 
 
@@ -72,57 +107,88 @@ def _sad(a, b, n):
     return join([sum(d[0:8]), sum(d[8:16])], 64)
 
 
-def _pack(sat):
+def _pack(signed):
     def op(a, b, n):
         h = n // 2
-        return join([sat(_s(x, n), h) for x in lanes(a, n) + lanes(b, n)], h)
+        lo, hi = (-(1 << (h - 1)), (1 << (h - 1)) - 1) if signed else (0, (1 << h) - 1)
+        return _join_exact([_sat(lo, hi, v) for v in slanes(a, n) + slanes(b, n)], h, signed)
     return op
 
 
-def _shift(f):
-    def op(a, count, n):
-        return join([f(x, count, n) for x in lanes(a, n)], n)
-    return op
+def _adds(xs, ys, n):
+    lo, hi = -(1 << (n - 1)), (1 << (n - 1)) - 1
+    return [_sat(lo, hi, x + y) for x, y in zip(xs, ys)]
+
+
+def _subs(xs, ys, n):
+    lo, hi = -(1 << (n - 1)), (1 << (n - 1)) - 1
+    return [_sat(lo, hi, x - y) for x, y in zip(xs, ys)]
+
+
+def _addu(xs, ys, n):
+    m = (1 << n) - 1
+    return [x + y if x + y <= m else m for x, y in zip(xs, ys)]
+
+
+def _vcmpgt(a, b, n):
+    return _full(_join_exact([int(x > y) for x, y in zip(slanes(a, n), slanes(b, n))], n), n)
 
 
 BINARY = {
-    "vadd": _map(lambda x, y, n: x + y),
-    "vsub": _map(lambda x, y, n: x - y),
-    "vadds": _map(lambda x, y, n: _sat_s(_s(x, n) + _s(y, n), n)),
-    "vaddu": _map(lambda x, y, n: _sat_u(x + y, n)),
-    "vsubs": _map(lambda x, y, n: _sat_s(_s(x, n) - _s(y, n), n)),
-    "vsubu": _map(lambda x, y, n: _sat_u(x - y, n)),
-    "vcmpeq": _map(lambda x, y, n: -(x == y)),
-    "vcmpgt": _map(lambda x, y, n: -(_s(x, n) > _s(y, n))),
-    "vmins": _map(lambda x, y, n: x if _s(x, n) <= _s(y, n) else y),
-    "vmaxs": _map(lambda x, y, n: x if _s(x, n) >= _s(y, n) else y),
-    "vminu": _map(lambda x, y, n: min(x, y)),
-    "vmaxu": _map(lambda x, y, n: max(x, y)),
-    "vmul": _map(lambda x, y, n: x * y),
-    "vmulhs": _map(lambda x, y, n: (_s(x, n) * _s(y, n)) >> n),
-    "vmulhu": _map(lambda x, y, n: (x * y) >> n),
+    "vadd": _vadd,
+    "vsub": _vsub,
+    "vadds": _lanewise(_adds, signed=True),
+    "vaddu": _lanewise(_addu),
+    "vsubs": _lanewise(_subs, signed=True),
+    "vsubu": _lanewise(lambda xs, ys, n: [x - y if x > y else 0 for x, y in zip(xs, ys)]),
+    "vcmpeq": _vcmpeq,
+    "vcmpgt": _vcmpgt,
+    "vmins": _lanewise(lambda xs, ys, n: [x if x < y else y for x, y in zip(xs, ys)], signed=True),
+    "vmaxs": _lanewise(lambda xs, ys, n: [x if x > y else y for x, y in zip(xs, ys)], signed=True),
+    "vminu": _lanewise(lambda xs, ys, n: [x if x < y else y for x, y in zip(xs, ys)]),
+    "vmaxu": _lanewise(lambda xs, ys, n: [x if x > y else y for x, y in zip(xs, ys)]),
+    "vmul": lambda a, b, n: join([x * y for x, y in zip(lanes(a, n), lanes(b, n))], n),
+    "vmulhs": lambda a, b, n: join([(x * y) >> n for x, y in zip(slanes(a, n), slanes(b, n))], n),
+    "vmulhu": _lanewise(lambda xs, ys, n: [(x * y) >> n for x, y in zip(xs, ys)]),
     "vmulevu": _mulevu,
     "vmadd": _madd,
     "vsad": _sad,
-    "vavgu": _map(lambda x, y, n: (x + y + 1) >> 1),
-    "vpacks": _pack(_sat_s),
-    "vpacku": _pack(_sat_u),
+    "vavgu": _lanewise(lambda xs, ys, n: [(x + y + 1) >> 1 for x, y in zip(xs, ys)]),
+    "vpacks": _pack(True),
+    "vpacku": _pack(False),
 }
 
-SHIFT = {
-    "vshl": _shift(lambda x, c, n: x << c if c < n else 0),
-    "vlshr": _shift(lambda x, c, n: x >> c if c < n else 0),
-    "vashr": _shift(lambda x, c, n: _s(x, n) >> min(c, n - 1)),
-}
+
+def _vshl(a, c, n):
+    if c >= n:
+        return 0
+    keep = _LOWS[n] * ((1 << (n - c)) - 1)          # the low n - c bits of every lane
+    return (a & keep) << c
+
+
+def _vlshr(a, c, n):
+    if c >= n:
+        return 0
+    keep = _LOWS[n] * ((1 << (n - c)) - 1) << c     # the high n - c bits of every lane
+    return (a & keep) >> c
+
+
+def _vashr(a, c, n):
+    c = min(c, n - 1)
+    return join([x >> c for x in slanes(a, n)], n)
+
+
+SHIFT = {"vshl": _vshl, "vlshr": _vlshr, "vashr": _vashr}
 
 
 def vshuffle(a: int, b: int, imm: int) -> int:
     src = (a | b << 128).to_bytes(32, "little")
-    return int.from_bytes(bytes(src[(imm >> (8 * i)) & 0xFF] for i in range(16)), "little")
+    return int.from_bytes(bytes([src[k] for k in imm.to_bytes(16, "little")]), "little")
 
 
 def vmovmsk(a: int, n: int) -> int:
-    return sum(((x >> (n - 1)) & 1) << i for i, x in enumerate(lanes(a, n)))
+    signs = (a & _HIGH[n]) >> (n - 1)                   # bit 0 of each lane: that lane's sign
+    return sum(bit << i for i, bit in enumerate(lanes(signs, n)))
 
 
 def shuffle_imm(indices) -> int:
