@@ -37,6 +37,7 @@ def _build() -> dict[str, tuple[str, int, Ty]]:
     m["ip"] = ("rip", 0, Ty.i16)
     for x in XMM:
         m[x] = (x, 0, Ty.i128)
+    m["mxcsr"] = ("mxcsr", 0, Ty.i32)
     return m
 
 

@@ -141,3 +141,34 @@ def test_page_crossing_16_byte_store(backend, mapped):
     assert info.value.address == (0x21000 if mapped == "first" else 0x20FF8)
     page = 0x20FF8 if mapped == "first" else 0x21000
     assert e.mem_read(page, 8) == bytes(8)
+
+
+def test_api_mxcsr():
+    e = Emulator(64, "interp")
+    assert e.reg_read("mxcsr") == 0x1F80
+    e.reg_write("mxcsr", 0x9FC0)
+    assert e.reg_read("mxcsr") == 0x9FC0 and e.engine.state["mxcsr"] == 0x9FC0
+
+
+def test_strlen_loop_in_the_optimizing_tier():
+    """The PCMPEQB/PMOVMSKB/BSF loop of an SSE2 strlen, hot enough for the tiered engine ("auto") to compile it with
+    LLVM's optimizer, gives every string's length (checked against Python's own count)."""
+    from tests.diff.test_sse_blocks import STRLEN
+    code = assemble(STRLEN, 64, CODE)
+    e = Emulator(64, "auto", hot_threshold=2)
+    e.mem_map(CODE, 0x1000, "rwx")
+    e.mem_map(DATA, 0x4000, "rw")
+    e.mem_write(CODE, code)
+    import random
+    rng = random.Random(3)
+    for k in range(40):
+        n = rng.choice((0, 1, 15, 16, 17, 63, 64, rng.randrange(0x3000)))
+        start = DATA + rng.randrange(32)
+        s = bytes(rng.randrange(1, 256) for _ in range(n)) + b"\0"
+        e.mem_write(DATA, bytes(0x4000))
+        e.mem_write(DATA, bytes(rng.randrange(256) for _ in range(start - DATA)))
+        e.mem_write(start, s)
+        e.reg_write("rdi", start)
+        e.emu_start(CODE, until=CODE + len(code), count=100000)
+        assert e.reg_read("rax") == n, (k, n)
+    assert e.stats["blocks_compiled"] > 0
