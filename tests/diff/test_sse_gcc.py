@@ -3,8 +3,8 @@
 C functions of the kinds compilers turn into SSE2 integer code (saturating and averaging byte arithmetic, 16-bit
 multiplies and multiply-adds, 32-bit multiplies built from PMULUDQ and shuffles, min/max reductions, compares and
 counts, variable and constant shifts, widening and narrowing conversions, block copies) are compiled at test time
-with the host's gcc into flat position-independent images (code, then its constants), called from a two-instruction
-prologue, and run on random arrays placed at random alignments in the compared memory window. Every GPR, xmm
+with the host's gcc into flat position-independent images (code, then its constants; mode 32: -march=pentium4, the
+first SSE2 CPU, with register arguments), called from a short prologue, and run on random arrays placed at random alignments in the compared memory window. Every GPR, xmm
 register and the window are compared (flags other than DF are not: what a compiled function leaves in them is
 beside the point). The module is skipped, saying so, when gcc, ld or objcopy is missing.
 """
@@ -21,6 +21,8 @@ import pytest
 from tests.diff.harness import BACKENDS, NO_FLAGS, check, quick_cases, require_backend, sweep_cases
 
 HEADER = "#include <stdint.h>\n#define R restrict\n"
+# Mode 32: the first three arguments in EAX, EDX, ECX (regparm), the count on the stack.
+ATTR = {64: "", 32: "__attribute__((regparm(3)))"}
 
 # name -> (C source, element sizes of the arguments (d, a, b) in bytes: None for an absent array, extra argument)
 FUNCS = {
@@ -82,9 +84,13 @@ FUNCS = {
                "void f(struct s *R d, const struct s *R a, const struct s *R b, long n) { *d = *a; }", (64, 64, None)),
 }
 
-CFLAGS = ["-O3", "-march=x86-64", "-mtune=generic", "-ffreestanding", "-fno-builtin", "-fno-stack-protector",
+CFLAGS = ["-O3", "-mtune=generic", "-ffreestanding", "-fno-builtin", "-fno-stack-protector",
           "-fPIE", "-fno-asynchronous-unwind-tables", "-fno-tree-loop-distribute-patterns", "-fcf-protection=none"]
+ARCH = {64: ["-m64", "-march=x86-64"], 32: ["-m32", "-march=pentium4", "-msse2"]}     # pentium4: SSE2, no more
+LD = {64: [], 32: ["-m", "elf_i386"]}
 PROLOGUE = 16            # call f; jmp end; padding: f starts 16-byte aligned, so do its constants
+# The call into f: mode 64 passes the count in rcx already; mode 32 pushes it (from ebx) and pops it after.
+CALL = {64: (b"", b""), 32: (b"\x53", b"\x83\xc4\x04")}
 
 
 def _tools():
@@ -93,39 +99,46 @@ def _tools():
         pytest.skip(f"needs {', '.join(missing)} to compile the test functions")
 
 
-def build(name: str) -> bytes:
-    """The fragment: ``call f; jmp end``, f's image (code then constants), end."""
+def build(name: str, mode: int) -> bytes:
+    """The fragment: ``call f; jmp end`` (mode 32: ``push ebx; call f; add esp, 4; jmp end``), f's image (code
+    then constants), end."""
     src, _ = FUNCS[name]
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        (t / "f.c").write_text(HEADER + src + "\n")
-        subprocess.run(["gcc", *CFLAGS, "-c", "f.c", "-o", "f.o"], cwd=t, check=True)
-        subprocess.run(["ld", "-N", "-Ttext=0", "-e", "f", "-o", "f.elf", "f.o", "--no-warn-rwx-segments"],
-                       cwd=t, check=True, capture_output=True)
+        (t / "f.c").write_text(HEADER + src.replace(" f(", f" {ATTR[mode]} f(", 1) + "\n")
+        subprocess.run(["gcc", *CFLAGS, *ARCH[mode], "-c", "f.c", "-o", "f.o"], cwd=t, check=True)
+        subprocess.run(["ld", *LD[mode], "-N", "-Ttext=0", "-e", "f", "-o", "f.elf", "f.o",
+                        "--no-warn-rwx-segments"], cwd=t, check=True, capture_output=True)
         subprocess.run(["objcopy", "-O", "binary", "-j", ".text", "-j", ".rodata", "f.elf", "f.bin"], cwd=t,
                        check=True)
         dis = subprocess.run(["objdump", "-d", "f.elf"], cwd=t, capture_output=True, text=True).stdout \
             if shutil.which("objdump") else ""
         image = (t / "f.bin").read_bytes()
-    assert "call" not in dis, f"{name}: the compiled function calls out:\n{dis}"
+    calls = [ln for ln in dis.splitlines() if "call" in ln and "get_pc_thunk" not in ln]
+    assert not calls, f"{name}: the compiled function calls out: {calls}"
     end = PROLOGUE + len(image)
-    head = b"\xe8" + (PROLOGUE - 5).to_bytes(4, "little", signed=True) \
-        + b"\xe9" + (end - 10).to_bytes(4, "little", signed=True)
+    push, pop = CALL[mode]
+    call = push + b"\xe8" + (PROLOGUE - len(push) - 5).to_bytes(4, "little", signed=True) + pop
+    head = call + b"\xe9" + (end - len(call) - 5).to_bytes(4, "little", signed=True)
     return head + b"\xcc" * (PROLOGUE - len(head)) + image
 
 
 _BUILT: dict = {}
 
 
-def fragment(name: str) -> bytes:
+def fragment(name: str, mode: int) -> bytes:
     _tools()
-    if name not in _BUILT:
-        _BUILT[name] = build(name)
-    return _BUILT[name]
+    if (name, mode) not in _BUILT:
+        _BUILT[name, mode] = build(name, mode)
+    return _BUILT[name, mode]
 
 
-def arrays_setup(name):
-    """rdi = d, rsi = a, rdx = b (each at a random alignment in its own part of the window), rcx = n."""
+ARGS = {64: ("rdi", "rsi", "rdx", "rcx"), 32: ("eax", "edx", "ecx", "ebx")}
+
+
+def arrays_setup(name, mode):
+    """d, a, b (each at a random alignment in its own part of the window) and the count n, in the argument
+    registers of the mode."""
     _, sizes = FUNCS[name]
 
     def setup(rng, regs, mem):
@@ -133,27 +146,31 @@ def arrays_setup(name):
         slots = (base + 0x10, base - 0x100, base - 0x80)          # d above the base, a and b below it
         n = 1 if sizes[0] == 64 else rng.choice((0, 1, 7, 8, 15, 16, 17, rng.randrange(0, 0x70 // max(
             s for s in sizes if s))))
-        for reg, slot, size in zip(("rdi", "rsi", "rdx"), slots, sizes):
+        d, a, b, count = ARGS[mode]
+        for reg, slot, size in zip((d, a, b), slots, sizes):
             regs[reg] = slot + (rng.randrange(0, 16) & -(size or 1) if size and size < 16 else 0)
-        regs["rcx"] = n
+        regs[count] = n
     return setup
 
 
-def run(name, backend, cases):
-    return check(fragment(name), 64, cases, backends=(backend,), sse=True, mem_operand=True, setup=arrays_setup(name),
-                 flags_defined_mask=NO_FLAGS, oracles=("native",), mem_window=(-0x100, 0x200))
+def run(name, mode, backend, cases):
+    return check(fragment(name, mode), mode, cases, backends=(backend,), sse=True, mem_operand=True,
+                 setup=arrays_setup(name, mode), flags_defined_mask=NO_FLAGS, oracles=("native",),
+                 mem_window=(-0x100, 0x200))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", [64, 32])
 @pytest.mark.parametrize("name", list(FUNCS))
-def test_gcc_vectorized(name, backend):
+def test_gcc_vectorized(name, mode, backend):
     require_backend(backend)
-    run(name, backend, quick_cases())
+    run(name, mode, backend, quick_cases())
 
 
 @pytest.mark.diff
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", [64, 32])
 @pytest.mark.parametrize("name", list(FUNCS))
-def test_gcc_vectorized_sweep(name, backend):
+def test_gcc_vectorized_sweep(name, mode, backend):
     require_backend(backend)
-    run(name, backend, sweep_cases())
+    run(name, mode, backend, sweep_cases())
