@@ -34,9 +34,9 @@ dict with keys ``code, mode, regs[, mem]``; ``mode`` is 32 or 64.  A result is::
      'vector': None | int,       # CPU exception vector (trapno), caught faults
      'fault_addr': None | int}   # si_addr of the caught fault
 
-SSE state: every case runs with xmm0..xmm15 and MXCSR loaded (0 and 0x1F80 unless the case's ``regs`` name
-'xmm0'..'xmm15' (128-bit ints) or 'mxcsr'), and saves them afterwards; when the case names any of them the result's
-``regs`` also holds 'xmm0'..'xmm15' ('xmm0'..'xmm7' in mode 32) and 'mxcsr', otherwise the result is as before.
+SSE state: a case whose ``regs`` name any of 'xmm0'..'xmm15' (128-bit ints) or 'mxcsr' runs with all of them
+loaded (the others 0, MXCSR 0x1F80) and saved afterwards, and its result's ``regs`` also holds 'xmm0'..'xmm15'
+('xmm0'..'xmm7' in mode 32) and 'mxcsr'. Other cases run and report as before (their SSE state is not set).
 The host's own SSE state is kept by the fxsave/fxrstor around every case.
 
 ``regs`` / ``mem`` are None when an exception is reported.  Only CF PF AF ZF
@@ -121,7 +121,7 @@ _O_TMP = 0x2220         # scratch qword
 _O_INGUEST = 0x2228     # dword: 1 while the stub / fragment runs
 _O_HOST_FS = 0x2230     # fs, gs selectors (words), then fs base, gs base
 _O_FXSAVE = 0x2400      # 512-byte fxsave area (16-aligned)
-_O_XIN = 0x2600         # 16 xmm registers (16 bytes each, xmm0 first) + MXCSR (a qword slot)
+_O_XIN = 0x2600         # 16 xmm registers (16 bytes each, xmm0 first) + MXCSR (a qword slot) + "use" qword
 _O_XOUT = 0x2800        # same layout, results
 _XMM_BYTES = 16 * 16 + 8
 MXCSR_DEFAULT = 0x1F80
@@ -346,16 +346,24 @@ def _stub_sources(S, fsgsbase=True):
     """)
     # ---- SSE state: loaded on entry (a subroutine), saved on the way out ------
     XIN, XOUT = S + _O_XIN, S + _O_XOUT
+    # Only for cases that name SSE state (the qword after the inputs is 1): the others keep the old, faster path.
     src[_O_XLOAD] = (64, f"""
         mov rax, {A(XIN)}
+        cmp qword ptr [rax + {_XMM_BYTES}], 0
+        je xload_done
         {chr(10).join(f"movdqu xmm{i}, [rax + {16 * i}]" for i in range(16))}
         ldmxcsr [rax + 256]
+    xload_done:
         ret
     """)
     src[_O_XSAVE] = (64, f"""
+        mov rax, {A(XIN)}
+        cmp qword ptr [rax + {_XMM_BYTES}], 0
+        je xsave_done
         mov rax, {A(XOUT)}
         {chr(10).join(f"movdqu [rax + {16 * i}], xmm{i}" for i in range(16))}
         stmxcsr [rax + 256]
+    xsave_done:
         jmp {A(S + _O_BACK64)}
     """)
     # ---- signal handler: void h(int sig, siginfo_t *si, ucontext_t *uc) -----
@@ -488,7 +496,8 @@ class _Prepared:
     __slots__ = ("mode", "inblob", "xmmblob", "simd", "codeblob", "writes", "reads", "roff")
 
 
-_DEFAULT_XMM = bytes(256) + struct.pack("<Q", MXCSR_DEFAULT)
+_NO_XMM = bytes(_XMM_BYTES + 8)          # input blob of a case without SSE state: its "use" qword is 0
+_XMM_INDEX = {n: i for i, n in enumerate(XMM_NAMES)}
 
 
 def _split_sse(regs):
@@ -496,19 +505,19 @@ def _split_sse(regs):
     xmm = [0] * 16
     mxcsr = MXCSR_DEFAULT
     rest, simd = {}, False
-    if not any(isinstance(k, str) and (k.lower() in XMM_NAMES or k.lower() == "mxcsr") for k in regs):
-        return regs, _DEFAULT_XMM, False
+    if not any(k[:1] in "xXmM" for k in regs):          # the common case, cheaply: no SSE name at all
+        return regs, _NO_XMM, False
     for k, v in regs.items():
         kl = k.lower()
-        if kl in XMM_NAMES:
-            xmm[XMM_NAMES.index(kl)] = int(v) & ((1 << 128) - 1)
+        if kl in _XMM_INDEX:
+            xmm[_XMM_INDEX[kl]] = int(v) & ((1 << 128) - 1)
             simd = True
         elif kl == "mxcsr":
             mxcsr = int(v) & 0xFFFF            # reserved bits would make LDMXCSR fault
             simd = True
         else:
             rest[k] = v
-    blob = b"".join(x.to_bytes(16, "little") for x in xmm) + struct.pack("<Q", mxcsr)
+    blob = b"".join(x.to_bytes(16, "little") for x in xmm) + struct.pack("<QQ", mxcsr, 1)
     return rest, blob, simd
 
 
@@ -627,7 +636,7 @@ def _child_main(st, prepared, start, res, catch_faults):
             p = prepared[i]
             memmove(slot_in, p.inblob, _IN_BYTES)
             if p.xmmblob is not xlast:          # SSE inputs: rewritten only when they change
-                memmove(xin, p.xmmblob, _XMM_BYTES)
+                memmove(xin, p.xmmblob, _XMM_BYTES + 8)
                 xlast = p.xmmblob
             memmove(code, p.codeblob, len(p.codeblob))
             memset(data, 0, DATA_SIZE)
