@@ -19,8 +19,9 @@ from __future__ import annotations
 import time
 
 from ir import OP, Shape, Unit
+from ir.ops import VECTOR_SHAPES
 
-from backends.interp.eval import BINARY, CAST, CMP, UNARY
+from backends.interp.eval import BINARY, CAST, CMP, UNARY, VECTOR
 
 # Exit reasons and state slots come from the engine's layout through ``RuntimeInfo``: backends know offsets, not x86.
 
@@ -76,9 +77,10 @@ class InterpUnit:
         if s is Shape.CAST:
             return (_cast, o.dst, o.args, (CAST[o.op.name], self.unit.types[o.args[0]].bits), mask)
         if s is Shape.GET:
-            return (_get, o.dst, o.args, o.imm >> 3, mask)
+            return (_get128 if o.ty.bits > 64 else _get, o.dst, o.args, o.imm >> 3, mask)
         if s is Shape.PUT:
-            return (_put, o.dst, o.args, o.imm >> 3, self.unit.types[o.args[0]].mask)
+            vt = self.unit.types[o.args[0]]
+            return (_put128 if vt.bits > 64 else _put, o.dst, o.args, o.imm >> 3, vt.mask)
         if s is Shape.LOAD:
             return (_load, o.dst, o.args, o.ty.bits // 8, mask)
         if s is Shape.STORE:
@@ -90,6 +92,8 @@ class InterpUnit:
             return (_call, o.dst, o.args, fn, mask)
         if s is Shape.EXIT:
             return (_halt if o.op is OP.halt else _exit, o.dst, o.args, o.imm, 0)
+        if s in VECTOR_SHAPES:
+            return (_vector, o.dst, o.args, (VECTOR[o.op.name], o.imm), mask)
         handler = _SIMPLE.get(s)
         if handler is None:
             raise NotImplementedError(f"interp: no handler for {o.op.name}")
@@ -188,6 +192,10 @@ _FAST = {"add": _add, "sub": _sub, "and": _and, "or": _or, "xor": _xor, "eq": _e
          "zext": _zext, "trunc": _trunc}
 
 
+def _vector(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](*[v[a] for a in args], imm[1])
+
+
 def _const(c, v, dst, args, imm, mask):
     v[dst] = imm
 
@@ -202,6 +210,16 @@ def _get(c, v, dst, args, imm, mask):
 
 def _put(c, v, dst, args, imm, mask):
     c.slots[imm] = v[args[0]] & mask
+
+
+def _get128(c, v, dst, args, imm, mask):      # an i128 field: two slots, low half first
+    v[dst] = c.slots[imm] | c.slots[imm + 1] << 64
+
+
+def _put128(c, v, dst, args, imm, mask):
+    x = v[args[0]]
+    c.slots[imm] = x & 0xFFFFFFFFFFFFFFFF
+    c.slots[imm + 1] = x >> 64 & 0xFFFFFFFFFFFFFFFF
 
 
 def _getl(c, v, dst, args, imm, mask):
