@@ -10,6 +10,7 @@ Instructions are decoded at address 0, so a record does not depend on where the 
 
 from __future__ import annotations
 
+import ctypes
 import time
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ import capstone
 from capstone import x86_const as X
 
 MAX_INSN_LEN = 15
+_CS = capstone._cs                 # the C library and the struct of its records (capstone's binding exposes both)
+_CS_INSN = capstone._cs_insn
 
 _CS_MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
 _SEG_NAMES = {X.X86_REG_ES: "es", X.X86_REG_CS: "cs", X.X86_REG_SS: "ss", X.X86_REG_DS: "ds",
@@ -67,6 +70,7 @@ class Decoder:
         self.mode = mode
         self._md = capstone.Cs(capstone.CS_ARCH_X86, _CS_MODES[mode])
         self._md.detail = True
+        self._reg_names: dict[int, str] = {}
         self._cache = cache if cache is not None else {}
         self.decoded = 0      # cache misses (real Capstone decodes)
         self.seconds = 0.0    # time spent in Capstone and building records
@@ -80,15 +84,51 @@ class Decoder:
         return rec
 
     def _decode(self, code: bytes) -> Insn:
+        """One Capstone call through its C API, reading the x86 detail struct in place: the Python binding's
+        ``CsInsn`` copies the whole detail struct and wraps every field access, which costs more than the decode."""
         self.decoded += 1
         t0 = time.perf_counter()
+        raw = ctypes.POINTER(_CS_INSN)()
+        n = _CS.cs_disasm(self._md.csh, code, len(code), 0, 1, ctypes.byref(raw))
         try:
-            ins = next(self._md.disasm(code, 0, 1))
-            return self._record(ins)
-        except StopIteration:
-            return Insn("INVALID", "(bad)", 1, code[:1], (), 0, False, "", 0, 0, b"", 0)
+            if not n:
+                return Insn("INVALID", "(bad)", 1, code[:1], (), 0, False, "", 0, 0, b"", 0)
+            return self._record_raw(raw[0])
         finally:
+            if n:
+                _CS.cs_free(raw, n)
             self.seconds += time.perf_counter() - t0
+
+    def _reg_name(self, reg: int) -> str:
+        name = self._reg_names.get(reg)
+        if name is None:
+            name = self._reg_names[reg] = self._md.reg_name(reg)
+        return name
+
+    def _record_raw(self, ins) -> Insn:
+        """The ``Insn`` of a raw ``cs_insn`` (what ``_record`` builds from the binding's ``CsInsn``)."""
+        x = ins.detail.contents.arch.x86
+        reg_name = self._reg_name
+        ops = []
+        for o in x.operands[:x.op_count]:
+            t = o.type
+            if t == X.X86_OP_REG:
+                ops.append(Operand("reg", o.size, reg=reg_name(o.value.reg)))
+            elif t == X.X86_OP_IMM:
+                ops.append(Operand("imm", o.size, imm=o.value.imm))
+            elif t == X.X86_OP_MEM:
+                m = o.value.mem
+                ops.append(Operand("mem", o.size, seg=_SEG_NAMES.get(m.segment, ""),
+                                   base=reg_name(m.base) if m.base else "",
+                                   index=reg_name(m.index) if m.index else "",
+                                   scale=m.scale, disp=m.disp))
+        p = x.prefix
+        size = ins.size
+        raw = bytes(ins.bytes[:size])
+        mnemonic, op_str = ins.mnemonic.decode("ascii"), ins.op_str.decode("ascii")
+        return Insn(INSN_NAMES.get(ins.id, "INVALID"), f"{mnemonic} {op_str}".strip(), size, raw, tuple(ops),
+                    self._rep(raw), p[0] == 0xF0, _SEG_NAMES.get(_PREFIX_SEG.get(p[1], 0), ""),
+                    self._opsize(p, x.rex), x.addr_size, bytes(b for b in x.opcode if b), x.modrm)
 
     def _record(self, ins) -> Insn:
         reg_name = ins.reg_name
