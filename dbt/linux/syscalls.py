@@ -1,0 +1,96 @@
+"""The system-call dispatcher: x86-64 numbers to handlers, errors as -errno, the --strace log.
+
+Handlers are registered by name with ``@syscall(name, fmt)`` in the per-area modules (``sys_fs``, ``sys_mem``,
+``sys_proc``, ``sys_time``, ``sys_misc``, ``signals``) and take ``(proc, a0, ..., a5)`` (as many arguments as they
+use). They return the result, or raise: ``OSError`` becomes -errno, ``Efault`` (a bad guest pointer) -EFAULT. A number
+with no handler returns -ENOSYS and prints ``dbt: unsupported syscall N (name)`` once on stderr.
+
+``fmt`` gives the strace rendering of each argument, one letter each: ``d`` signed decimal, ``u`` unsigned, ``x``
+hex (pointers, flags), ``o`` octal (modes), ``s`` a guest C string (paths). The log lines follow qemu-user's -strace
+shape: ``PID name(args) = result`` or ``= -1 errno=N (message)``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+from dbt.linux.guestmem import Efault
+from dbt.linux.nr import NAMES, NUMBERS
+
+HANDLERS: dict[int, tuple] = {}         # nr -> (fn, fmt, nargs)
+MODULES = ("sys_fs", "sys_mem", "sys_proc", "sys_time", "sys_misc", "signals")
+NORETURN = object()                     # a handler's result when the registers are already final (rt_sigreturn)
+
+
+def syscall(name: str, fmt: str = ""):
+    def deco(fn):
+        import inspect
+        nargs = len(inspect.signature(fn).parameters) - 1
+        HANDLERS[NUMBERS[name]] = (fn, fmt.ljust(nargs, "x"), nargs)
+        return fn
+    return deco
+
+
+def _load() -> None:
+    from importlib import import_module
+    for m in MODULES:
+        import_module(f"dbt.linux.{m}")
+
+
+def _arg(proc, kind: str, v: int) -> str:
+    if kind == "d":
+        return str(v - (1 << 64) if v >> 63 else v)
+    if kind == "u":
+        return str(v)
+    if kind == "o":
+        return f"0{v:o}"
+    if kind == "s":
+        try:
+            return '"' + proc.io.cstr(v, 256).decode("utf-8", "backslashreplace") + '"'
+        except Efault:
+            return f"{v:#x}"
+    return f"{v:#x}"
+
+
+def _result(r: int) -> str:
+    if -4096 < r < 0:
+        return f"-1 errno={-r} ({os.strerror(-r)})"
+    return f"{r:#x}" if r > 0xFFFF else str(r)
+
+
+class Dispatcher:
+    def __init__(self, proc, strace: bool = False, log=None):
+        _load()
+        self.proc = proc
+        self.strace = strace
+        self.log = log or (lambda s: sys.stderr.write(s))
+        self.unsupported_seen: set[int] = set()
+
+    def __call__(self, nr: int, args: tuple) -> object:
+        ent = HANDLERS.get(nr)
+        proc = self.proc
+        name = NAMES.get(nr, "?")
+        if ent is None:
+            if nr not in self.unsupported_seen:
+                self.unsupported_seen.add(nr)
+                sys.stderr.write(f"dbt: unsupported syscall {nr} ({name})\n")
+                sys.stderr.flush()
+            r = -errno.ENOSYS
+            if self.strace:
+                self.log(f"{proc.pid} {name}({','.join(hex(a) for a in args)}) = {_result(r)}\n")
+            return r
+        fn, fmt, nargs = ent
+        if self.strace:
+            text = ",".join(_arg(proc, k, a) for k, a in zip(fmt, args[:nargs]))
+            self.log(f"{proc.pid} {name}({text})")
+        try:
+            r = fn(proc, *args[:nargs])
+        except OSError as e:
+            r = -(e.errno or errno.EIO)
+        except Efault:
+            r = -errno.EFAULT
+        if self.strace:
+            self.log(" = " + (_result(r) if r is not NORETURN else "?") + "\n")
+        return r
