@@ -33,7 +33,7 @@ class ProcessMemory(Memory):
             raise ValueError(f"map({addr:#x}, {size:#x}): outside the guest address space")
         p = parse_perms(perms)
         first, n = addr // PAGE, size // PAGE
-        if any((first + i) in self.pages for i in range(n)):
+        if self.any_mapped(addr, size):
             raise ValueError(f"map({addr:#x}, {size:#x}): overlaps an existing mapping")
         flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
         buf = mmap.mmap(-1, size, flags=flags)
@@ -46,12 +46,19 @@ class ProcessMemory(Memory):
         for i in range(n):
             self.pages[first + i] = (r, i * PAGE, p)
 
+    def _mapped_in(self, addr: int, size: int):
+        """The mapped page numbers of [addr, addr+size), walking whichever is smaller: the range or the map."""
+        lo, hi = addr // PAGE, (addr + size + PAGE - 1) // PAGE
+        if hi - lo > len(self.pages):
+            return sorted(p for p in self.pages if lo <= p < hi)
+        return [p for p in range(lo, hi) if p in self.pages]
+
     def is_mapped(self, addr: int, size: int) -> bool:
         """True when every page of [addr, addr+size) is mapped."""
-        return all(p in self.pages for p in range(addr // PAGE, (addr + size + PAGE - 1) // PAGE))
+        return len(self._mapped_in(addr, size)) == (addr + size + PAGE - 1) // PAGE - addr // PAGE
 
     def any_mapped(self, addr: int, size: int) -> bool:
-        return any(p in self.pages for p in range(addr // PAGE, (addr + size + PAGE - 1) // PAGE))
+        return bool(self._mapped_in(addr, size))
 
     def perms_of(self, addr: int) -> int | None:
         ent = self.pages.get(addr // PAGE)
@@ -59,10 +66,8 @@ class ProcessMemory(Memory):
 
     def unmap(self, addr: int, size: int) -> None:
         """Unmaps the mapped pages of [addr, addr+size) (unmapped ones are skipped, as munmap does)."""
-        for page in range(addr // PAGE, (addr + size + PAGE - 1) // PAGE):
-            ent = self.pages.pop(page, None)
-            if ent is None:
-                continue
+        for page in self._mapped_in(addr, size):
+            ent = self.pages.pop(page)
             self._code_gone(page)
             r = ent[0]
             self._live[id(r)] -= 1

@@ -22,6 +22,7 @@ MMAP_TOP = 0x7FFFF7FFF000
 STACK_TOP = 0x7FFFFFFFF000
 STACK_SIZE = 8 << 20
 USER_TOP = 1 << 47
+MAX_MAPPING = 16 << 30          # one mapping at most (each page is an entry of the page table: no huge reservations)
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x1, 0x2, 0x10, 0x20
@@ -80,7 +81,7 @@ class AddressSpace:
         if not flags & (MAP_SHARED | MAP_PRIVATE):
             return -errno.EINVAL
         size = page_up(length)
-        if size > USER_TOP:
+        if size > MAX_MAPPING:
             return -errno.ENOMEM
         data = b""
         if not flags & MAP_ANONYMOUS:
@@ -130,6 +131,8 @@ class AddressSpace:
         if flags & MREMAP_FIXED and not flags & MREMAP_MAYMOVE:
             return -errno.EINVAL
         old_size, new_size = page_up(old_size), page_up(new_size)
+        if new_size > MAX_MAPPING:
+            return -errno.ENOMEM
         mem = self.mem
         if not old_size or not mem.is_mapped(old, old_size):
             return -errno.EFAULT
@@ -163,6 +166,8 @@ class AddressSpace:
         if addr < self.brk_start:
             return self.brk_cur
         old_top, new_top = page_up(self.brk_cur), page_up(addr)
+        if new_top - old_top > MAX_MAPPING:
+            return self.brk_cur
         if new_top > old_top:
             if self.mem.any_mapped(old_top, new_top - old_top):
                 return self.brk_cur

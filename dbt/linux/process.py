@@ -213,7 +213,8 @@ class Process:
         try:
             insn = self.engine.decoder.decode(self.mem.fetch(pc, 15))
             what = insn.text if insn.valid else "an undecodable instruction"
-            why = " (not implemented by dbt)" if insn.valid and insn.name not in LIFTERS else ""
+            why = " (not implemented by dbt)" if insn.valid and insn.name not in LIFTERS and \
+                not insn.name.startswith("UD") else ""
         except Exception:
             what, why = "an unreadable instruction", ""
         sys.stderr.write(f"dbt: SIGILL at {pc:#x}: {what}{why}\n")
