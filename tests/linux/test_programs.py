@@ -1,0 +1,69 @@
+"""The process VM against the host kernel: each case of the test guest (tests/linux/guest/prog.c) runs natively and
+in the VM on both backends; stdout and the exit status must be identical (the guest prints only facts that do not
+depend on addresses, pids, timing or the CPU model: comparisons, sizes, errno values, signal codes)."""
+
+import pytest
+
+from tests.linux.conftest import BACKENDS, run_native, run_vm
+
+CASES = [
+    ["args", "two words", "", "x"],          # argc/argv/envp/auxv, initial stack alignment, AT_PHDR/AT_ENTRY
+    ["mem"],                                 # mmap munmap mprotect mremap brk, MAP_FIXED into a hole
+    ["signals"],                             # SIGSEGV/SIGFPE/SIGILL/SIGTRAP handlers, kill/tgkill, masks, altstack
+    ["tls"],                                 # arch_prctl(ARCH_SET_FS) and fs: addressing
+    ["misc"],                                # uname getrandom rlimits sysinfo clocks nanosleep futex poll select
+    ["sysregs"],                             # SYSCALL: RCX = next RIP, R11 = RFLAGS, flags kept
+    ["fork"],                                # fork + pipe + wait4 (exit status, death by signal), vfork
+    ["exec"],                                # execve errors, then execve of itself with new argv/envp
+    ["die", "term"],                         # kill(self, SIGTERM) with the default action: 128 + 15
+    ["die", "segv"],                         # unhandled SIGSEGV: 139
+    ["die", "abort"],                        # a blocked synchronous SIGILL still kills: 132
+    ["die", "fpe"],                          # divide by zero: 136
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(c))
+def test_case_matches_native(prog, backend, case, capfd):
+    want_out, want_status = run_native([prog, *case])
+    out, _, status = run_vm([prog, *case], backend, capfd)
+    assert out == want_out
+    assert status == want_status
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_files_match_native(prog, backend, tmp_path, capfd):
+    """File I/O, metadata, directories, getdents64, links, pipes, dup/fcntl/ioctl, EFAULT, in a scratch directory
+    (the guest removes what it creates, so both runs start from the same empty directory)."""
+    work = tmp_path / "w"
+    work.mkdir()
+    want_out, want_status = run_native([prog, "files", work])
+    assert list(work.iterdir()) == []
+    out, _, status = run_vm([prog, "files", work], backend, capfd)
+    assert out == want_out
+    assert status == want_status
+    assert "getdents_end -> 0" in out and "type_d=4" in out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", [["args", "pie"], ["tls"], ["signals"]], ids=lambda c: c[0])
+def test_static_pie_matches_native(prog_pie, backend, case, capfd):
+    """ET_DYN: loaded at a base of the loader's choice; AT_ENTRY/AT_PHDR/handler addresses carry that base."""
+    want_out, want_status = run_native([prog_pie, *case])
+    out, _, status = run_vm([prog_pie, *case], backend, capfd)
+    assert out == want_out
+    assert status == want_status
+
+
+def test_sigill_names_the_instruction(prog, capfd):
+    _, err, status = run_vm([prog, "die", "abort"], "interp", capfd)
+    assert status == 128 + 4
+    assert "dbt: SIGILL at 0x" in err and "ud2" in err and "not implemented" not in err
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unsupported_syscall_reported_once(prog, backend, capfd):
+    out, err, status = run_vm([prog, "unsupported"], backend, capfd)
+    assert out == "io_setup -> -38\nio_setup_again -> -38\n"           # -ENOSYS both times
+    assert err.count("dbt: unsupported syscall 206 (io_setup)\n") == 1
+    assert status == 0
