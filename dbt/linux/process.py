@@ -143,6 +143,7 @@ class Process:
         self.is_child = True
         self.pid = os.getpid()
         self.signals.pending.clear()
+        self.signals.after_fork()
 
     # The SYSCALL helper -------------------------------------------------------------------------------------------
     def _syscall(self, state, memory, next_ip):

@@ -6,7 +6,10 @@ Sources of signals: kill/tgkill to the process itself (queued and delivered when
 synchronous CPU exceptions turned into signals by ``fault`` (#PF -> SIGSEGV with si_addr and SEGV_MAPERR/ACCERR,
 #GP and INT n -> SIGSEGV, #UD -> SIGILL, #DE -> SIGFPE, #BP/INT3 -> SIGTRAP, #AC -> SIGBUS...); and host signals,
 forwarded for the signals the guest handles: a Python handler queues them and asks the engine to stop at the next
-unit boundary (``request_exit``), where the process loop delivers them. A write to a broken pipe raises SIGPIPE.
+unit boundary (``request_exit``), where the process loop delivers them. Python runs its handlers only between
+bytecodes, never while chained native code loops, so a ``Kicker`` thread also waits on the signal wakeup fd and
+empties the budget of the running native code, which then returns to Python at its next unit entry. A write to a
+broken pipe raises SIGPIPE.
 
 The frame (``setup_frame``) is the kernel's rt_sigframe: the restorer address (SA_RESTORER, required on x86-64), the
 ucontext (uc_flags, uc_link, uc_stack, uc_mcontext with the general registers at the sigcontext offsets, oldmask,
@@ -25,6 +28,7 @@ import errno
 import os
 import signal as _host
 import struct
+import threading
 import time
 from dataclasses import dataclass
 
@@ -65,6 +69,49 @@ FAULT_SIGNALS = {0: (SIGFPE, FPE_INTDIV), 1: (SIGTRAP, 2), 3: (SIGTRAP, SI_KERNE
                  17: (SIGBUS, BUS_ADRALN), 19: (SIGFPE, 0)}
 
 
+class Kicker:
+    """A thread that makes native code return to Python when a host signal arrives (see the module docstring).
+    Racing with native code, it keeps emptying the budget until the engine has stopped (``done``)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.rfd, self.wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        os.set_blocking(self.rfd, True)
+        self.old_wakeup = _host.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, name="dbt-signal-kicker", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        eng = self.engine
+        slot = eng.state.layout.slot("budget")
+        slots = eng.state.slots
+        while True:
+            try:
+                data = os.read(self.rfd, 64)
+            except OSError:
+                return
+            if not data or self.stopping:
+                return
+            eng.exit_requested = True
+            for _ in range(2000):                  # until the engine has seen it (at most ~2 s)
+                slots[slot] = 0
+                if not eng.exit_requested or self.stopping:
+                    break
+                time.sleep(0.001)
+
+    def stop(self) -> None:
+        self.stopping = True
+        try:
+            _host.set_wakeup_fd(self.old_wakeup)
+        except (ValueError, OSError):
+            pass
+        os.write(self.wfd, b"\0")
+        self.thread.join(1.0)
+        os.close(self.rfd)
+        os.close(self.wfd)
+
+
 @dataclass
 class Action:
     handler: int = SIG_DFL
@@ -88,6 +135,7 @@ class Signals:
         self.pending: dict[int, bytes] = {}          # signal -> siginfo (standard signals do not queue)
         self.ss_sp, self.ss_size, self.ss_flags = 0, 0, SS_DISABLE
         self._host_old: dict[int, object] = {}
+        self._kicker: Kicker | None = None
 
     # Queries ----------------------------------------------------------------------------------------------------------
     def _ignored(self, sig: int) -> bool:
@@ -228,10 +276,22 @@ class Signals:
                 _host.signal(sig, _host.SIG_IGN)
             else:
                 _host.signal(sig, self._host_handler)
+                if self._kicker is None:
+                    self._kicker = Kicker(self.proc.engine)
         except (ValueError, OSError, TypeError):
             pass                         # not the main thread: host signals are not forwarded
 
+    def after_fork(self) -> None:
+        """In the child of a guest fork: the kicker thread did not survive the fork; start another."""
+        if self._kicker is not None:
+            for fd in (self._kicker.rfd, self._kicker.wfd):
+                os.close(fd)
+            self._kicker = Kicker(self.proc.engine)
+
     def restore_host(self) -> None:
+        if self._kicker is not None:
+            self._kicker.stop()
+            self._kicker = None
         for sig, old in self._host_old.items():
             try:
                 _host.signal(sig, old)

@@ -67,3 +67,32 @@ def test_unsupported_syscall_reported_once(prog, backend, capfd):
     assert out == "io_setup -> -38\nio_setup_again -> -38\n"           # -ENOSYS both times
     assert err.count("dbt: unsupported syscall 206 (io_setup)\n") == 1
     assert status == 0
+
+
+def _signal_when_ready(argv, sig):
+    import os
+    import subprocess
+    import time
+    p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = p.stdout.readline() + p.stdout.readline()
+        assert first.endswith(b"ready\n"), first
+        time.sleep(1.5)                   # long enough for the spin loop to be running as native code
+        os.kill(p.pid, sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    return (first + out).decode(), p.returncode
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_host_signal_interrupts_a_native_loop(prog, backend):
+    """Another process signals the VM while the guest spins without system calls (chained native code on llvm):
+    the handler runs, as natively, with si_code SI_USER."""
+    import signal
+    import sys
+    want = _signal_when_ready([prog, "hostsig"], signal.SIGUSR2)
+    got = _signal_when_ready([sys.executable, "-m", "dbt", "run", "--backend", backend, prog, "hostsig"],
+                             signal.SIGUSR2)
+    assert got == want
+    assert "host_hits=1\n" in want[0]

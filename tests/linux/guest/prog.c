@@ -406,6 +406,20 @@ static int case_sysregs(void) {
     return 0;
 }
 
+static volatile int host_hits;
+static void on_host(int sig, struct siginfo_ *si, void *uc) { host_hits++; usr_code = si->code; usr_pid = si->signo; }
+
+static int case_hostsig(void) {
+    /* a signal from another process while the guest spins in a tight loop (no system calls) */
+    show("sigaction_usr2", sigaction_(12, on_host, SA_SIGINFO, 0));
+    ps("ready\n");
+    flush();
+    u64 spins = 0;
+    while (!host_hits && spins < (1UL << 40)) spins++;
+    kv("host_hits", host_hits); kv("host_signo", usr_pid); kv("host_code", usr_code);
+    return 0;
+}
+
 static int case_unsupported(void) {
     show("io_setup", SC(206, 1, 0));
     show("io_setup_again", SC(206, 1, 0));
@@ -425,6 +439,7 @@ int cmain(long argc, char **argv, char **envp, u64 *auxv) {
     if (seq(c, "misc")) return case_misc();
     if (seq(c, "unsupported")) return case_unsupported();
     if (seq(c, "sysregs")) return case_sysregs();
+    if (seq(c, "hostsig")) return case_hostsig();
     ks("unknown case", c);
     return 2;
 }
