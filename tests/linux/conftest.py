@@ -16,11 +16,10 @@ BACKENDS = ["interp", "llvm"]
 ENV = {"DBT_TEST": "1", "EMPTY": "", "PATH": "/usr/bin:/bin"}
 
 
-def _build(out: Path, *flags: str) -> Path:
+def _build(out: Path, *flags: str, src: str = "prog.c") -> Path:
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed: the process-VM guests are compiled at test time")
-    subprocess.run(["gcc", *CFLAGS, *flags, "-o", str(out), str(GUEST / "prog.c")], check=True,
-                   capture_output=True)
+    subprocess.run(["gcc", *CFLAGS, *flags, "-o", str(out), str(GUEST / src)], check=True, capture_output=True)
     return out
 
 
@@ -34,6 +33,20 @@ def prog(tmp_path_factory) -> Path:
 def prog_pie(tmp_path_factory) -> Path:
     """The same guest as a static PIE (ET_DYN, no dynamic loader)."""
     return _build(tmp_path_factory.mktemp("guest_pie") / "prog", "-static-pie", "-fPIE")
+
+
+@pytest.fixture(scope="session")
+def dynamic(tmp_path_factory):
+    """A dynamic PIE whose PT_INTERP names a stand-in loader (guest/interp.c) by absolute path, and a twin whose
+    PT_INTERP is "/lib/dbt-test-ld.so", found only under the returned sysroot: (prog, twin, sysroot)."""
+    d = tmp_path_factory.mktemp("dyn")
+    interp = _build(d / "interp", "-static-pie", "-fPIE", src="interp.c")
+    prog = _build(d / "dynprog", "-pie", "-fPIE", f"-Wl,--dynamic-linker={interp}")
+    twin = _build(d / "dynprog2", "-pie", "-fPIE", "-Wl,--dynamic-linker=/lib/dbt-test-ld.so")
+    root = d / "sysroot"
+    (root / "lib").mkdir(parents=True)
+    shutil.copy(interp, root / "lib" / "dbt-test-ld.so")
+    return prog, twin, root
 
 
 def status_of(returncode: int) -> int:

@@ -96,3 +96,28 @@ def test_host_signal_interrupts_a_native_loop(prog, backend):
                              signal.SIGUSR2)
     assert got == want
     assert "host_hits=1\n" in want[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pt_interp_loader_runs_first(dynamic, backend, capfd):
+    """PT_INTERP: the loader is mapped too and started first, with AT_BASE = its base and AT_ENTRY/AT_PHDR of the
+    program; it then jumps to the program (the stand-in loader checks the vector and prints what it saw)."""
+    prog, _, _ = dynamic
+    want_out, want_status = run_native([prog, "args", "dyn"])
+    assert want_out.startswith("interp: argc=3\ninterp: AT_BASE_is_me=1\n") and "AT_BASE_set=1" in want_out
+    out, _, status = run_vm([prog, "args", "dyn"], backend, capfd)
+    assert out == want_out
+    assert status == want_status
+
+
+def test_sysroot_finds_the_interpreter(dynamic, capfd):
+    """-L / sysroot: the interpreter path is looked up under the sysroot (the program's own path is not)."""
+    prog, twin, root = dynamic
+    want_out, _ = run_native([prog, "args"])
+    out, _, status = run_vm([twin, "args"], "interp", capfd, sysroot=str(root))
+    assert out == want_out.replace(str(prog), str(twin))
+    assert status == 3
+    from dbt.__main__ import main
+    capfd.readouterr()
+    assert main(["run", str(twin)]) == 1                            # not under "/": a one-line error
+    assert capfd.readouterr().err == "dbt: /lib/dbt-test-ld.so: No such file or directory\n"

@@ -15,7 +15,7 @@ static int case_args(long argc, char **argv, char **envp, u64 *auxv) {
     kv("argv_at_sp+8", (u64)argv == initial_sp + 8);
     static const u64 same[] = {6, 4, 5, 8, 11, 12, 13, 14, 17, 23};
     for (unsigned i = 0; i < sizeof same / sizeof same[0]; i++) { ps("aux"); pn(same[i]); kv("", aux(auxv, same[i])); }
-    kv("AT_BASE", aux(auxv, 7));
+    kv("AT_BASE_set", aux(auxv, 7) != 0);
     ks("AT_PLATFORM", (char *)aux(auxv, 15));
     ks("AT_EXECFN", (char *)aux(auxv, 31));
     kv("AT_ENTRY_is_start", aux(auxv, 9) == (u64)_start);
