@@ -63,6 +63,8 @@ def run(args) -> int:
         (logf or sys.stderr).flush()
     proc = Process([args.program] + args.args, env=env, sysroot=args.L, backend=args.backend, strace=args.strace,
                    log=log, trace=items)
+    if logf is not None:
+        proc.reserved_fds.add(logf.fileno())
     try:
         proc.start()
         status = proc.run()

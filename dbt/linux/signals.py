@@ -278,6 +278,7 @@ class Signals:
                 _host.signal(sig, self._host_handler)
                 if self._kicker is None:
                     self._kicker = Kicker(self.proc.engine)
+                    self.proc.reserved_fds.update((self._kicker.rfd, self._kicker.wfd))
         except (ValueError, OSError, TypeError):
             pass                         # not the main thread: host signals are not forwarded
 
@@ -286,10 +287,13 @@ class Signals:
         if self._kicker is not None:
             for fd in (self._kicker.rfd, self._kicker.wfd):
                 os.close(fd)
+                self.proc.reserved_fds.discard(fd)
             self._kicker = Kicker(self.proc.engine)
+            self.proc.reserved_fds.update((self._kicker.rfd, self._kicker.wfd))
 
     def restore_host(self) -> None:
         if self._kicker is not None:
+            self.proc.reserved_fds.difference_update((self._kicker.rfd, self._kicker.wfd))
             self._kicker.stop()
             self._kicker = None
         for sig, old in self._host_old.items():

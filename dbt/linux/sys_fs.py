@@ -5,6 +5,8 @@ current directory, as qemu-user does. FD_CLOEXEC is kept on the host descriptor 
 (the guest's execve closes those; Python's own descriptors are never touched). Terminal ioctls copy the exact
 kernel structure sizes (termios 36 bytes, winsize 8, int 4); other ioctl requests return -ENOTTY.
 getdents64 asks the host kernel directly (the same x86-64 linux_dirent64 layout, so d_off stays valid for lseek).
+/proc/self/maps (also /proc/PID/maps of the guest's own pid) is the guest's memory map, written into a memfd;
+/proc/self/exe opens the guest program; descriptors the VM itself needs (``proc.reserved_fds``) cannot be closed.
 """
 
 from __future__ import annotations
@@ -119,8 +121,47 @@ def sys_sendfile(proc, out_fd, in_fd, offp, count):
 
 
 # Opening and closing ------------------------------------------------------------------------------------------------
+def _maps(proc) -> bytes:
+    """The guest's /proc/self/maps: runs of pages with the same permissions and backing buffer."""
+    from dbt.linux.mm import STACK_SIZE, STACK_TOP
+    from dbt.memory import PAGE, PERM_R, PERM_W, PERM_X
+    lines, run = [], None
+    aspace = proc.aspace
+
+    def name(start):
+        if STACK_TOP - STACK_SIZE <= start < STACK_TOP:
+            return "[stack]"
+        if aspace.brk_start <= start < max(aspace.brk_cur, aspace.brk_start + 1):
+            return "[heap]"
+        return ""
+    for page in sorted(proc.mem.pages):
+        region, _, perms = proc.mem.pages[page]
+        key = (id(region), perms, name(page * PAGE))
+        if run and run[1] == page and run[2] == key:
+            run[1] = page + 1
+            continue
+        if run:
+            lines.append(run)
+        run = [page, page + 1, key]
+    if run:
+        lines.append(run)
+    out = []
+    for lo, hi, (_, perms, nm) in lines:
+        p = ("r" if perms & PERM_R else "-") + ("w" if perms & PERM_W else "-") + ("x" if perms & PERM_X else "-")
+        out.append(f"{lo * PAGE:08x}-{hi * PAGE:08x} {p}p 00000000 00:00 0" + (f"{' ' * 19}{nm}" if nm else ""))
+    return ("\n".join(out) + "\n").encode()
+
+
 def _open(proc, dirfd, path, flags, mode):
-    fd = os.open(_path(proc, path), flags & 0xFFFFFFFF, mode & 0o7777, dir_fd=_dirfd(dirfd))
+    p = _path(proc, path)
+    if p in (b"/proc/self/maps", f"/proc/{proc.pid}/maps".encode()):
+        fd = os.memfd_create("maps", os.MFD_CLOEXEC)
+        os.write(fd, _maps(proc))
+        os.lseek(fd, 0, os.SEEK_SET)
+    else:
+        if p == b"/proc/self/exe":
+            p = os.fsencode(proc.exe)
+        fd = os.open(p, flags & 0xFFFFFFFF, mode & 0o7777, dir_fd=_dirfd(dirfd))
     return newfd(proc, fd, bool(flags & O_CLOEXEC))
 
 
@@ -157,6 +198,8 @@ def sys_dup(proc, fd):
 @syscall("dup2", "dd")
 def sys_dup2(proc, fd, fd2):
     fd, fd2 = sdec(fd, 32), sdec(fd2, 32)
+    if fd2 in proc.reserved_fds:
+        return -errno.EBADF
     if fd == fd2:
         os.fstat(fd)
         return fd
@@ -168,6 +211,8 @@ def sys_dup3(proc, fd, fd2, flags):
     fd, fd2 = sdec(fd, 32), sdec(fd2, 32)
     if fd == fd2 or flags & ~O_CLOEXEC:
         return -errno.EINVAL
+    if fd2 in proc.reserved_fds:
+        return -errno.EBADF
     return newfd(proc, os.dup2(fd, fd2, inheritable=not flags & O_CLOEXEC), bool(flags & O_CLOEXEC))
 
 

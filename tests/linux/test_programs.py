@@ -13,6 +13,7 @@ CASES = [
     ["tls"],                                 # arch_prctl(ARCH_SET_FS) and fs: addressing
     ["misc"],                                # uname getrandom rlimits sysinfo clocks nanosleep futex poll select
     ["sysregs"],                             # SYSCALL: RCX = next RIP, R11 = RFLAGS, flags kept
+    ["maps"],                                # /proc/self/maps: stack, code and mappings with their permissions
     ["fork"],                                # fork + pipe + wait4 (exit status, death by signal), vfork
     ["exec"],                                # execve errors, then execve of itself with new argv/envp
     ["die", "term"],                         # kill(self, SIGTERM) with the default action: 128 + 15

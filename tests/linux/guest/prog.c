@@ -5,6 +5,7 @@
 extern char __ehdr_start[];
 extern void _start(void);
 
+static int seq_prefix(const char *s, const char *pre) { while (*pre && *s == *pre) { s++; pre++; } return !*pre; }
 static u64 aux(u64 *auxv, u64 type) { for (; auxv[0]; auxv += 2) if (auxv[0] == type) return auxv[1]; return ~0UL; }
 
 static int case_args(long argc, char **argv, char **envp, u64 *auxv) {
@@ -420,6 +421,42 @@ static int case_hostsig(void) {
     return 0;
 }
 
+static u64 hex(const char **p) { u64 v = 0; for (;; (*p)++) { char c = **p; if (c >= '0' && c <= '9') v = v * 16 + c - '0'; else if (c >= 'a' && c <= 'f') v = v * 16 + c - 'a' + 10; else return v; } }
+
+static int case_maps(void) {
+    /* /proc/self/maps: the lines holding the stack, the code and a fresh mapping, with their permissions */
+    static char text[65536];
+    int fd = SC(2, "/proc/self/maps", 0, 0);
+    show("open", fd >= 0);
+    i64 n = 0, got;
+    while ((got = SC(0, fd, text + n, sizeof text - 1 - n)) > 0) n += got;
+    SC(3, fd);
+    text[n] = 0;
+    char local = 0;
+    char *m = (char *)SC(9, 0, 3 * 4096, 1, 0x22, -1, 0);
+    SC(10, m + 4096, 4096, 3);
+    fd = SC(2, "/proc/self/maps", 0, 0);
+    n = 0;
+    while ((got = SC(0, fd, text + n, sizeof text - 1 - n)) > 0) n += got;
+    text[n] = 0;
+    const u64 want[] = {(u64)&local, (u64)_start, (u64)m, (u64)m + 4096, (u64)m + 8192};
+    const char *names[] = {"stack", "code", "map0", "map1", "map2"};
+    for (int i = 0; i < 5; i++) {
+        const char *p = text;
+        while (*p) {
+            u64 lo = hex(&p); p++; u64 hi = hex(&p); p++;
+            if (lo <= want[i] && want[i] < hi) {
+                ps(names[i]); ps(" "); char perms[5] = {p[0], p[1], p[2], p[3], 0}; ps(perms);
+                int stack = 0; for (const char *q = p; *q && *q != '\n'; q++) if (seq_prefix(q, "[stack]")) stack = 1;
+                kv(" stack_named", stack);
+            }
+            while (*p && *p != '\n') p++;
+            if (*p) p++;
+        }
+    }
+    return 0;
+}
+
 static int case_unsupported(void) {
     show("io_setup", SC(206, 1, 0));
     show("io_setup_again", SC(206, 1, 0));
@@ -440,6 +477,7 @@ int cmain(long argc, char **argv, char **envp, u64 *auxv) {
     if (seq(c, "unsupported")) return case_unsupported();
     if (seq(c, "sysregs")) return case_sysregs();
     if (seq(c, "hostsig")) return case_hostsig();
+    if (seq(c, "maps")) return case_maps();
     ks("unknown case", c);
     return 2;
 }
