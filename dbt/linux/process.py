@@ -24,7 +24,7 @@ from dbt.linux.guestmem import GuestIO
 from dbt.linux.memory import ProcessMemory
 from dbt.linux.mm import AddressSpace
 from dbt.linux.signals import SIGSEGV, Signals
-from dbt.linux.syscalls import NORETURN, Dispatcher
+from dbt.linux.syscalls import NORETURN, RESTART, Dispatcher
 from dbt.state import GPR64
 
 MASK64 = (1 << 64) - 1
@@ -64,6 +64,7 @@ class Process:
         self.pending_exec = None
         self.last_fault = None
         self.is_child = False
+        self.interruptible = False          # inside a blocking host call a host signal may interrupt
 
     @property
     def done(self) -> bool:
@@ -154,11 +155,14 @@ class Process:
         args = (st["rdi"], st["rsi"], st["rdx"], st["r10"], st["r8"], st["r9"])
         eng = self.engine
         eng.smc_passthrough = True          # guest memory written by the kernel side drops stale translations
+        nr = st["rax"]
         try:
-            r = self.sys(st["rax"], args)
+            r = self.sys(nr, args)
         finally:
             eng.smc_passthrough = False
-        if r is not NORETURN:
+        if r is RESTART:
+            st["rip"] = (next_ip - 2) & MASK64     # back to the SYSCALL instruction, rax = the number again
+        elif r is not NORETURN:
             st["rax"] = r & MASK64
         if not self.done and self.pending_exec is None:
             self.signals.deliver_pending()

@@ -261,6 +261,10 @@ class Signals:
     def _host_handler(self, signum, frame) -> None:
         self.post(signum, siginfo(signum, SI_USER))
         self.proc.engine.request_exit()
+        if self.proc.interruptible and self.deliverable():
+            from dbt.linux.syscalls import Interrupted
+            self.proc.interruptible = False
+            raise Interrupted()
 
     def forward_host(self, sig: int) -> None:
         """Mirrors the guest's disposition of ``sig`` on the host: forwarded when handled, else as the host has it."""

@@ -20,8 +20,19 @@ from dbt.linux.guestmem import Efault
 from dbt.linux.nr import NAMES, NUMBERS
 
 HANDLERS: dict[int, tuple] = {}         # nr -> (fn, fmt, nargs)
+# Calls that may block in the host: a host signal the guest handles interrupts them (-EINTR), and those in
+# RESTARTABLE are restarted instead when the handler has SA_RESTART (the kernel's -ERESTARTSYS).
+BLOCKING = frozenset(["read", "readv", "pread64", "write", "writev", "pwrite64", "wait4", "poll", "ppoll", "select",
+                      "pselect6", "open", "openat", "futex", "sendfile"])
+RESTARTABLE = frozenset(["read", "readv", "pread64", "write", "writev", "pwrite64", "wait4", "open", "openat",
+                         "futex", "sendfile"])
+
+
+class Interrupted(Exception):
+    """Raised by the host-signal handler inside a blocking host call (see ``BLOCKING``)."""
 MODULES = ("sys_fs", "sys_mem", "sys_proc", "sys_time", "sys_misc", "signals")
 NORETURN = object()                     # a handler's result when the registers are already final (rt_sigreturn)
+RESTART = object()                      # interrupted by a signal whose handler has SA_RESTART: run the call again
 
 
 def syscall(name: str, fmt: str = ""):
@@ -85,12 +96,22 @@ class Dispatcher:
         if self.strace:
             text = ",".join(_arg(proc, k, a) for k, a in zip(fmt, args[:nargs]))
             self.log(f"{proc.pid} {name}({text})")
+        blocking = name in BLOCKING
         try:
+            proc.interruptible = blocking
             r = fn(proc, *args[:nargs])
+        except Interrupted:
+            r = -errno.EINTR
+            sig = proc.signals.deliverable()
+            if sig and name in RESTARTABLE and proc.signals.actions[sig].flags & 0x10000000:   # SA_RESTART
+                r = RESTART
         except OSError as e:
             r = -(e.errno or errno.EIO)
         except Efault:
             r = -errno.EFAULT
+        finally:
+            proc.interruptible = False
         if self.strace:
-            self.log(" = " + (_result(r) if r is not NORETURN else "?") + "\n")
+            self.log(" = " + (_result(r) if r is not NORETURN and r is not RESTART else
+                              "?" if r is NORETURN else "? (restarted)") + "\n")
         return r

@@ -122,3 +122,17 @@ def test_sysroot_finds_the_interpreter(dynamic, capfd):
     capfd.readouterr()
     assert main(["run", str(twin)]) == 1                            # not under "/": a one-line error
     assert capfd.readouterr().err == "dbt: /lib/dbt-test-ld.so: No such file or directory\n"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", ["eintr", "restart"])
+def test_host_signal_interrupts_a_blocking_read(prog, backend, mode):
+    """A handled host signal during a blocking read: -EINTR without SA_RESTART; with SA_RESTART the read runs again
+    and returns what the handler wrote into the pipe."""
+    import signal
+    import sys
+    want = _signal_when_ready([prog, "hostsig_read", mode], signal.SIGUSR2)
+    got = _signal_when_ready([sys.executable, "-m", "dbt", "run", "--backend", backend, prog, "hostsig_read", mode],
+                             signal.SIGUSR2)
+    assert got == want
+    assert ("read -> -4\n" if mode == "eintr" else "read -> 1\nbuf=w\n") in want[0]

@@ -457,6 +457,23 @@ static int case_maps(void) {
     return 0;
 }
 
+static int wake_pipe[2];
+static void on_host_write(int sig, struct siginfo_ *si, void *uc) { host_hits++; SC(1, wake_pipe[1], "w", 1); }
+
+static int case_hostsig_read(char **argv) {
+    /* a host signal while read() blocks: EINTR without SA_RESTART, the call restarted with it */
+    int restart = seq(argv[2], "restart");
+    SC(22, wake_pipe);
+    show("sigaction_usr2", sigaction_(12, on_host_write, SA_SIGINFO | (restart ? 0x10000000 : 0), 0));
+    ps("ready\n");
+    flush();
+    char buf[8] = {0};
+    show("read", SC(0, wake_pipe[0], buf, sizeof buf - 1));
+    ks("buf", buf);
+    kv("host_hits", host_hits);
+    return 0;
+}
+
 static int case_unsupported(void) {
     show("io_setup", SC(206, 1, 0));
     show("io_setup_again", SC(206, 1, 0));
@@ -478,6 +495,7 @@ int cmain(long argc, char **argv, char **envp, u64 *auxv) {
     if (seq(c, "sysregs")) return case_sysregs();
     if (seq(c, "hostsig")) return case_hostsig();
     if (seq(c, "maps")) return case_maps();
+    if (seq(c, "hostsig_read")) return case_hostsig_read(argv);
     ks("unknown case", c);
     return 2;
 }
