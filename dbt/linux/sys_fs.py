@@ -611,3 +611,79 @@ def sys_fdatasync(proc, fd):
 def sys_fadvise64(proc, fd, off, length, advice):
     os.fstat(sdec(fd, 32))
     return 0
+
+
+@syscall("close_range", "uux")
+def sys_close_range(proc, first, last, flags):
+    CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
+    if first > last or flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC):
+        return -errno.EINVAL
+    top = min(last, os.sysconf("SC_OPEN_MAX") - 1)
+    for fd in range(first, top + 1):
+        if fd in proc.reserved_fds:
+            continue
+        try:
+            if flags & CLOSE_RANGE_CLOEXEC:
+                newfd(proc, fd, True)
+            else:
+                os.close(fd)
+                proc.cloexec.discard(fd)
+        except OSError:
+            pass
+    return 0
+
+
+@syscall("flock", "dd")
+def sys_flock(proc, fd, op):
+    fcntl.flock(sdec(fd, 32), op)
+    return 0
+
+
+def _xattr_get(proc, target, name, value, size, follow=True):
+    data = os.getxattr(target, proc.io.cstr(name, 256), follow_symlinks=follow)
+    if size == 0:
+        return len(data)
+    if len(data) > size:
+        return -errno.ERANGE
+    proc.io.write(value, data)
+    return len(data)
+
+
+@syscall("getxattr", "ssxu")
+def sys_getxattr(proc, path, name, value, size):
+    return _xattr_get(proc, _path(proc, path), name, value, size)
+
+
+@syscall("lgetxattr", "ssxu")
+def sys_lgetxattr(proc, path, name, value, size):
+    return _xattr_get(proc, _path(proc, path), name, value, size, follow=False)
+
+
+@syscall("fgetxattr", "dsxu")
+def sys_fgetxattr(proc, fd, name, value, size):
+    return _xattr_get(proc, sdec(fd, 32), name, value, size)
+
+
+def _xattr_list(proc, target, buf, size, follow=True):
+    data = b"".join(os.fsencode(n) + b"\0" for n in os.listxattr(target, follow_symlinks=follow))
+    if size == 0:
+        return len(data)
+    if len(data) > size:
+        return -errno.ERANGE
+    proc.io.write(buf, data)
+    return len(data)
+
+
+@syscall("listxattr", "sxu")
+def sys_listxattr(proc, path, buf, size):
+    return _xattr_list(proc, _path(proc, path), buf, size)
+
+
+@syscall("llistxattr", "sxu")
+def sys_llistxattr(proc, path, buf, size):
+    return _xattr_list(proc, _path(proc, path), buf, size, follow=False)
+
+
+@syscall("flistxattr", "dxu")
+def sys_flistxattr(proc, fd, buf, size):
+    return _xattr_list(proc, sdec(fd, 32), buf, size)

@@ -217,3 +217,31 @@ def sys_pselect6(proc, n, rd, wr, ex, tsp, sig):
 @syscall("socket", "ddd")
 def sys_socket(proc, domain, type_, protocol):
     return -errno.ENOSYS
+
+
+@syscall("sched_setaffinity", "dux")
+def sys_sched_setaffinity(proc, pid, size, mask):
+    proc.io.read(mask, size)
+    return 0
+
+
+@syscall("sched_getscheduler", "d")
+def sys_sched_getscheduler(proc, pid):
+    return 0                                   # SCHED_OTHER
+
+
+@syscall("sched_getparam", "dx")
+def sys_sched_getparam(proc, pid, param):
+    proc.io.put_u32(param, 0)
+    return 0
+
+
+@syscall("getpriority", "dd")
+def sys_getpriority(proc, which, who):
+    return 20 - os.getpriority(which, who)     # the raw system call returns 20 - nice
+
+
+@syscall("setpriority", "ddd")
+def sys_setpriority(proc, which, who, prio):
+    os.setpriority(which, who, sdec(prio, 32))
+    return 0

@@ -232,3 +232,37 @@ def _execve(proc, path: bytes, argv_addr: int, envp_addr: int):
     if r < 0:
         return r
     return NORETURN
+
+
+@syscall("waitid", "ddxxx")
+def sys_waitid(proc, idtype, id_, infop, options, rusage):
+    """siginfo for a child: signo SIGCHLD, code (CLD_*), then pid, uid, status at offsets 16, 20, 24."""
+    r = os.waitid(idtype, sdec(id_, 32), options & 0xFFFFFFFF)
+    if infop:
+        info = bytes(128) if r is None else \
+            struct.pack("<iii4xiIi", r.si_signo, 0, r.si_code, r.si_pid, r.si_uid, r.si_status).ljust(128, b"\0")
+        proc.io.write(infop, info)
+    if rusage:
+        import resource
+        proc.io.write(rusage, pack_rusage(resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return 0
+
+
+@syscall("prctl", "dxxxx")
+def sys_prctl(proc, option, a2, a3, a4, a5):
+    PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_NAME, PR_GET_NAME = 1, 2, 3, 15, 16
+    if option == PR_SET_NAME:
+        proc.comm = proc.io.cstr(a2, 16)[:15]
+        return 0
+    if option == PR_GET_NAME:
+        name = getattr(proc, "comm", None) or os.path.basename(os.fsencode(proc.exe))[:15]
+        proc.io.write(a2, name.ljust(16, b"\0"))
+        return 0
+    if option == PR_SET_PDEATHSIG:
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        proc.io.put_u32(a2, 0)
+        return 0
+    if option == PR_GET_DUMPABLE:
+        return 1
+    return -errno.EINVAL

@@ -93,3 +93,25 @@ def sys_times(proc, buf):
         proc.io.write(buf, struct.pack("<4q", int(t.user * hz), int(t.system * hz), int(t.children_user * hz),
                                        int(t.children_system * hz)))
     return int(t.elapsed * hz) & ((1 << 63) - 1)
+
+
+@syscall("setitimer", "dxx")
+def sys_setitimer(proc, which, new, old):
+    """Timers are the host's: ITIMER_REAL raises SIGALRM in the VM process (forwarded when the guest handles it)."""
+    import signal
+    if which not in (0, 1, 2):
+        return -errno.EINVAL
+    kinds = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+    iv = struct.unpack("<qqqq", proc.io.read(new, 32)) if new else (0, 0, 0, 0)
+    prev = signal.setitimer(kinds[which], iv[2] + iv[3] / 1e6, iv[0] + iv[1] / 1e6) if new else \
+        signal.getitimer(kinds[which])
+    if old:
+        value, interval = prev
+        proc.io.write(old, struct.pack("<qqqq", int(interval), int(interval % 1 * 1e6), int(value),
+                                       int(value % 1 * 1e6)))
+    return 0
+
+
+@syscall("getitimer", "dx")
+def sys_getitimer(proc, which, cur):
+    return sys_setitimer(proc, which, 0, cur)
