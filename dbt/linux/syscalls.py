@@ -2,7 +2,8 @@
 
 Handlers are registered by name with ``@syscall(name, fmt)`` in the per-area modules (``sys_fs``, ``sys_mem``,
 ``sys_proc``, ``sys_time``, ``sys_misc``, ``signals``) and take ``(proc, a0, ..., a5)`` (as many arguments as they
-use). They return the result, or raise: ``OSError`` becomes -errno, ``Efault`` (a bad guest pointer) -EFAULT. A number
+use). They return the result, or raise: ``OSError`` becomes -errno, ``Efault`` (a bad guest pointer) -EFAULT. A call that
+fails with EPIPE also raises SIGPIPE, as the kernel does for writes to a broken pipe (the VM itself ignores SIGPIPE). A number
 with no handler returns -ENOSYS and prints ``dbt: unsupported syscall N (name)`` once on stderr.
 
 ``fmt`` gives the strace rendering of each argument, one letter each: ``d`` signed decimal, ``u`` unsigned, ``x``
@@ -111,6 +112,9 @@ class Dispatcher:
             r = -errno.EFAULT
         finally:
             proc.interruptible = False
+        if r is not NORETURN and r is not RESTART and r == -errno.EPIPE:
+            from dbt.linux.signals import SI_USER, SIGPIPE, siginfo
+            proc.signals.post(SIGPIPE, siginfo(SIGPIPE, SI_USER, pid=proc.pid, uid=os.getuid()))
         if self.strace:
             self.log(" = " + (_result(r) if r is not NORETURN and r is not RESTART else
                               "?" if r is NORETURN else "? (restarted)") + "\n")

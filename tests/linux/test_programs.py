@@ -20,6 +20,7 @@ CASES = [
     ["die", "segv"],                         # unhandled SIGSEGV: 139
     ["die", "abort"],                        # a blocked synchronous SIGILL still kills: 132
     ["die", "fpe"],                          # divide by zero: 136
+    ["die", "pipe"],                         # write to a pipe without readers: SIGPIPE, 141
 ]
 
 

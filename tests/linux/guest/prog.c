@@ -324,6 +324,13 @@ static int case_die(char **argv) {
         SC(14, 0, &set, 0, 8);          /* blocked... */
         __asm__ volatile("ud2");       /* ...and a synchronous SIGILL still kills */
     }
+    if (seq(argv[2], "pipe")) {
+        int p[2];
+        SC(22, p);
+        SC(3, p[0]);
+        flush();
+        SC(1, p[1], "x", 1);                 /* no reader: SIGPIPE, default action */
+    }
     if (seq(argv[2], "fpe")) { flush(); volatile u64 z = 0; kv("q", 5 / z); }
     return 1;
 }
