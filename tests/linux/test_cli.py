@@ -131,3 +131,20 @@ def test_boot_subcommand_still_parses(capfd):
     with pytest.raises(SystemExit) as e:
         main(["boot", "-m", "1", "--help"])
     assert e.value.code == 0
+
+
+def test_translation_log_to_file(prog, tmp_path, capfd):
+    log = tmp_path / "d.log"
+    status, out, _ = _run(["-d", "in_asm,op", "-D", str(log), "--backend", "interp", str(prog), "tls"], capfd)
+    assert status == 0 and "fs8=22" in out
+    text = log.read_text()
+    assert text.startswith("IN: linear 0x") and "\nOP:\nunit pc=0x" in text and "syscall" in text
+
+
+def test_process_api_default_environment(prog, capfd, monkeypatch):
+    import dbt
+    monkeypatch.setenv("DBT_FROM_HOST", "yes")
+    capfd.readouterr()
+    assert dbt.Process([str(prog), "args"], backend="interp").run() == 3
+    out = capfd.readouterr().out
+    assert "env=DBT_FROM_HOST=yes\n" in out
