@@ -14,8 +14,10 @@ broken pipe raises SIGPIPE.
 The frame (``setup_frame``) is the kernel's rt_sigframe: the restorer address (SA_RESTORER, required on x86-64), the
 ucontext (uc_flags, uc_link, uc_stack, uc_mcontext with the general registers at the sigcontext offsets, oldmask,
 err, trapno, cr2, uc_sigmask) and the siginfo, placed below the 128-byte red zone (or at the top of the alternate
-stack with SA_ONSTACK) so that rsp + 8 is 16-byte aligned at the handler. Departure: the FPU/SSE state is not saved
-(``fpstate`` is NULL), so a handler that changes SSE registers changes them for the interrupted code too.
+stack with SA_ONSTACK) so that rsp + 8 is 16-byte aligned at the handler. Departure: ``fpstate`` is NULL and the
+FPU/SSE/MXCSR state is not written to the guest stack; instead every state slot that is not a general register,
+RIP, a flag, a segment or a run-time field is kept on the host side with the frame and put back by rt_sigreturn,
+so a handler cannot clobber the interrupted code's vector registers (whatever fields the CPU state has).
 
 Default actions: terminate or core (the process ends "killed by signal N"), ignore (SIGCHLD, SIGURG, SIGWINCH,
 SIGCONT); stop signals are ignored (job control is not modelled). A synchronous fault whose signal is blocked or
@@ -67,6 +69,16 @@ FAULT_SIGNALS = {0: (SIGFPE, FPE_INTDIV), 1: (SIGTRAP, 2), 3: (SIGTRAP, SI_KERNE
                  5: (SIGSEGV, SI_KERNEL), 6: (SIGILL, ILL_ILLOPN), 7: (SIGILL, ILL_ILLOPN), 10: (SIGSEGV, SI_KERNEL),
                  11: (SIGBUS, SI_KERNEL), 12: (SIGBUS, SI_KERNEL), 13: (SIGSEGV, SI_KERNEL), 16: (SIGFPE, 0),
                  17: (SIGBUS, BUS_ADRALN), 19: (SIGFPE, 0)}
+
+
+def _extended_slots(layout) -> list[int]:
+    """State slots saved with a signal frame on the host side: everything but the registers the sigcontext holds,
+    segments, and the engine's run-time fields."""
+    from dbt.state import FLAG_FIELDS, GPR64, SEGMENTS
+    skip = set(GPR64) | set(FLAG_FIELDS) | set(SEGMENTS) | {s + "_base" for s in SEGMENTS} | {
+        "rip", "eflags", "exit_reason", "exc_vector", "exc_error", "fault_addr", "budget", "tsc", "tbflags"}
+    skipped = {layout.slot(n) for n in skip if n in layout.types}
+    return [i for i in range(layout.nslots) if i not in skipped]
 
 
 class Kicker:
@@ -136,6 +148,8 @@ class Signals:
         self.ss_sp, self.ss_size, self.ss_flags = 0, 0, SS_DISABLE
         self._host_old: dict[int, object] = {}
         self._kicker: Kicker | None = None
+        self._ext_slots = _extended_slots(proc.state.layout)
+        self._ext_saved: dict[int, list[int]] = {}     # frame address -> extended state at delivery
 
     # Queries ----------------------------------------------------------------------------------------------------------
     def _ignored(self, sig: int) -> bool:
@@ -221,6 +235,7 @@ class Signals:
             proc.io.write(frame, data)
         except Exception:
             return False
+        self._ext_saved[frame] = [st.slots[i] for i in self._ext_slots]
         st["rdi"], st["rsi"], st["rdx"], st["rax"] = sig, frame + INFO_OFF, frame + UC_OFF, 0
         st["rsp"], st["rip"] = frame, act.handler
         st.unpack_flags(st.pack_flags() & ~DF_TF_RF)
@@ -242,6 +257,10 @@ class Signals:
         st["rip"] = g[16]
         st.unpack_flags((st.pack_flags() & ~FIX_EFLAGS) | (g[17] & FIX_EFLAGS))
         self.blocked = struct.unpack_from("<Q", data, SIGMASK_OFF)[0] & ~UNBLOCKABLE
+        saved = self._ext_saved.pop(frame, None)
+        if saved is not None:
+            for i, v in zip(self._ext_slots, saved):
+                st.slots[i] = v
         sp, flags, size = struct.unpack_from("<Qi4xQ", data, UC_OFF + 16)
         if not self.on_altstack(st["rsp"]):
             self._set_altstack(sp, flags & ~SS_ONSTACK, size)
