@@ -60,7 +60,7 @@ def pack_utsname(u) -> bytes:
 def pack_rusage(ru) -> bytes:
     """struct rusage: two timevals then 14 longs (the first is maxrss)."""
     def tv(t):
-        return struct.pack("<qq", int(t), int(round((t - int(t)) * 1e6)))
+        return struct.pack("<qq", int(t), round((t - int(t)) * 1e6))
     longs = (ru.ru_maxrss, ru.ru_ixrss, ru.ru_idrss, ru.ru_isrss, ru.ru_minflt, ru.ru_majflt, ru.ru_nswap,
              ru.ru_inblock, ru.ru_oublock, ru.ru_msgsnd, ru.ru_msgrcv, ru.ru_nsignals, ru.ru_nvcsw, ru.ru_nivcsw)
     return tv(ru.ru_utime) + tv(ru.ru_stime) + struct.pack("<14q", *longs)

@@ -17,6 +17,7 @@ Anything that is not a well-formed ELF64 little-endian x86-64 executable raises 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import struct
 from dataclasses import dataclass, field
@@ -29,9 +30,9 @@ EM_X86_64 = 62
 PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
 PF_X, PF_W, PF_R = 1, 2, 4
 
-AT = dict(AT_NULL=0, AT_PHDR=3, AT_PHENT=4, AT_PHNUM=5, AT_PAGESZ=6, AT_BASE=7, AT_FLAGS=8, AT_ENTRY=9, AT_UID=11,
-          AT_EUID=12, AT_GID=13, AT_EGID=14, AT_PLATFORM=15, AT_HWCAP=16, AT_CLKTCK=17, AT_SECURE=23,
-          AT_RANDOM=25, AT_HWCAP2=26, AT_EXECFN=31, AT_MINSIGSTKSZ=51)
+AT = {"AT_NULL": 0, "AT_PHDR": 3, "AT_PHENT": 4, "AT_PHNUM": 5, "AT_PAGESZ": 6, "AT_BASE": 7, "AT_FLAGS": 8,
+      "AT_ENTRY": 9, "AT_UID": 11, "AT_EUID": 12, "AT_GID": 13, "AT_EGID": 14, "AT_PLATFORM": 15, "AT_HWCAP": 16,
+      "AT_CLKTCK": 17, "AT_SECURE": 23, "AT_RANDOM": 25, "AT_HWCAP2": 26, "AT_EXECFN": 31, "AT_MINSIGSTKSZ": 51}
 PLATFORM = b"x86_64"
 CLK_TCK = 100
 MINSIGSTKSZ = 2048          # what a signal frame without extended FPU state needs (see dbt.linux.signals)
@@ -118,12 +119,12 @@ def parse_elf(data: bytes, path: str) -> ElfImage:
         raise
     except (_PyElfError, struct.error, ValueError, KeyError) as e:
         raise ElfError(f"{path}: malformed ELF file ({e})") from None
-    except Exception as e:  # pyelftools raises assorted errors on garbage (e.g. construct's StreamError)
+    except Exception as e:  # noqa: BLE001  (pyelftools raises assorted errors on garbage: construct's StreamError)
         raise ElfError(f"{path}: malformed ELF file ({type(e).__name__}: {e})") from None
     if not img.segments:
         raise ElfError(f"{path}: no PT_LOAD segment")
     segs = sorted(img.segments, key=lambda s: s.vaddr)
-    for a, b in zip(segs, segs[1:]):
+    for a, b in itertools.pairwise(segs):
         if a.vaddr + a.memsz > b.vaddr:
             raise ElfError(f"{path}: PT_LOAD segments at {a.vaddr:#x} and {b.vaddr:#x} overlap")
     return img

@@ -23,7 +23,7 @@ from dbt.linux import loader
 from dbt.linux.guestmem import GuestIO
 from dbt.linux.memory import ProcessMemory
 from dbt.linux.mm import AddressSpace
-from dbt.linux.signals import SIGSEGV, Signals
+from dbt.linux.signals import Signals
 from dbt.linux.syscalls import NORETURN, RESTART, Dispatcher
 from dbt.state import GPR64
 
@@ -71,12 +71,12 @@ class Process:
         return self.exit_status is not None or self.term_signal is not None
 
     # Image --------------------------------------------------------------------------------------------------------
-    def _load(self, img, argv: list[bytes], envp: list[bytes], path: str) -> None:
+    def _load(self, img, argv: list[bytes], envp: list[bytes], path: str, execfn: str | None = None) -> None:
         ld = loader.load_program(img, self.aspace, self.sysroot)
         from dbt.helpers import cpuid
         hwcap = cpuid(1, 0)[3]
         ids = (os.getuid(), os.geteuid(), os.getgid(), os.getegid())
-        sp = loader.build_stack(self.mem, ld, argv, envp, os.fsencode(path), hwcap, os.urandom(16), ids)
+        sp = loader.build_stack(self.mem, ld, argv, envp, os.fsencode(execfn or path), hwcap, os.urandom(16), ids)
         st = self.state
         for r in GPR64:
             st[r] = 0
@@ -91,20 +91,26 @@ class Process:
         """execve's checks: the program (a "#!" script's interpreter) must load. Returns -errno or 0 (committed:
         the process loop replaces the image at the end of the current unit)."""
         import errno
-        try:
-            with open(path, "rb") as f:
-                head = f.read(256)
-            if not os.access(path, os.X_OK) or os.path.isdir(path):
-                return -errno.EACCES
-        except OSError as e:
-            return -e.errno
-        if head.startswith(b"#!"):
+        execfn = path
+        for _ in range(4):                      # nested "#!" interpreters, as the kernel allows a few
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(256)
+                if not os.access(path, os.X_OK) or os.path.isdir(path):
+                    return -errno.EACCES
+            except OSError as e:
+                return -e.errno
+            if not head.startswith(b"#!"):
+                break
             line = head[2:].split(b"\n")[0].strip()
             if not line:
                 return -errno.ENOEXEC
-            parts = line.split(None, 1)
-            argv = [parts[0]] + parts[1:] + [os.fsencode(path)] + argv[1:]
-            path = os.fsdecode(parts[0])
+            interp, _, arg = line.partition(b" ")
+            arg = arg.strip()
+            argv = [interp] + ([arg] if arg else []) + [os.fsencode(path)] + argv[1:]
+            path = os.fsdecode(interp)
+        else:
+            return -errno.ELOOP
         try:
             img = loader.read_elf(path)
             if img.interp:
@@ -112,12 +118,12 @@ class Process:
                 loader.read_elf(ip)
         except loader.ElfError:
             return -errno.ENOEXEC
-        self.pending_exec = (img, argv, envp, path)
+        self.pending_exec = (img, argv, envp, path, execfn)
         self.engine.request_exit()
         return 0
 
     def _do_exec(self) -> None:
-        img, argv, envp, path = self.pending_exec
+        img, argv, envp, path, execfn = self.pending_exec
         self.pending_exec = None
         self.mem.unmap(0, 1 << 47)
         self.aspace = AddressSpace(self.mem)
@@ -127,9 +133,8 @@ class Process:
             except OSError:
                 pass
         self.cloexec.clear()
-        self.signals.reset_for_exec()
-        self.signals.blocked = self.signals.blocked       # the mask survives execve
-        self._load(img, argv, envp, path)
+        self.signals.reset_for_exec()                    # handlers reset; the mask and pending signals survive
+        self._load(img, argv, envp, path, execfn)
 
     # Ending -------------------------------------------------------------------------------------------------------
     def finish(self, status: int) -> None:
@@ -220,7 +225,7 @@ class Process:
             what = insn.text if insn.valid else "an undecodable instruction"
             why = " (not implemented by dbt)" if insn.valid and insn.name not in LIFTERS and \
                 not insn.name.startswith("UD") else ""
-        except Exception:
+        except Exception:  # noqa: BLE001  (only a message)
             what, why = "an unreadable instruction", ""
         sys.stderr.write(f"dbt: SIGILL at {pc:#x}: {what}{why}\n")
 
@@ -235,5 +240,3 @@ class Process:
         finally:
             os._exit(128 + sig)
 
-
-__all__ = ["Process", "SIGSEGV"]

@@ -34,6 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from dbt.linux.guestmem import Efault
 from dbt.linux.sys_fs import sdec
 from dbt.linux.syscalls import NORETURN, syscall
 from dbt.memory import PF_PRESENT
@@ -233,7 +234,7 @@ class Signals:
         assert len(data) == FRAME_SIZE
         try:
             proc.io.write(frame, data)
-        except Exception:
+        except Efault:
             return False
         self._ext_saved[frame] = [st.slots[i] for i in self._ext_slots]
         st["rdi"], st["rsi"], st["rdx"], st["rax"] = sig, frame + INFO_OFF, frame + UC_OFF, 0

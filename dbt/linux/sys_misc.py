@@ -69,10 +69,9 @@ def sys_prlimit64(proc, pid, res, new, old):
         return -errno.EPERM
     if old:
         sys_getrlimit(proc, res, old)
-    if new:
-        # RLIMIT_STACK / RLIMIT_AS changes would only affect the host VM: accept and ignore them.
-        if res not in (resource.RLIMIT_STACK, resource.RLIMIT_AS, resource.RLIMIT_DATA):
-            sys_setrlimit(proc, res, new)
+    # RLIMIT_STACK / RLIMIT_AS / RLIMIT_DATA changes would only affect the host VM: accepted and ignored.
+    if new and res not in (resource.RLIMIT_STACK, resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        sys_setrlimit(proc, res, new)
     return 0
 
 

@@ -29,7 +29,7 @@ def sys_clock_gettime(proc, clk, tp):
 def sys_clock_getres(proc, clk, tp):
     r = time.clock_getres(sdec(clk, 32))
     if tp:
-        proc.io.write(tp, pack_timespec(int(r), int(round((r - int(r)) * 1e9))))
+        proc.io.write(tp, pack_timespec(int(r), round((r - int(r)) * 1e9)))
     return 0
 
 

@@ -55,7 +55,7 @@ def status_of(returncode: int) -> int:
 
 
 def run_native(argv, cwd=None, env=ENV) -> tuple[str, int]:
-    r = subprocess.run([str(a) for a in argv], env=env, cwd=cwd, capture_output=True, timeout=60)
+    r = subprocess.run([str(a) for a in argv], env=env, cwd=cwd, capture_output=True, timeout=60, check=False)
     return r.stdout.decode(), status_of(r.returncode)
 
 

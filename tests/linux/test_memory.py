@@ -12,7 +12,6 @@ from dbt.linux.guestmem import Efault, GuestIO
 from dbt.linux.memory import ProcessMemory
 from dbt.linux.mm import MMAP_TOP, AddressSpace
 from dbt.memory import PAGE, MemoryFault
-
 from tests.linux.conftest import BACKENDS
 
 ANON = 0x22                      # MAP_PRIVATE | MAP_ANONYMOUS

@@ -81,7 +81,7 @@ def _signal_when_ready(argv, sig):
         assert first.endswith(b"ready\n"), first
         time.sleep(1.5)                   # long enough for the spin loop to be running as native code
         os.kill(p.pid, sig)
-        out, err = p.communicate(timeout=60)
+        out, _ = p.communicate(timeout=60)
     finally:
         p.kill()
     return (first + out).decode(), p.returncode
@@ -137,3 +137,22 @@ def test_host_signal_interrupts_a_blocking_read(prog, backend, mode):
                              signal.SIGUSR2)
     assert got == want
     assert ("read -> -4\n" if mode == "eintr" else "read -> 1\nbuf=w\n") in want[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_execve_of_a_script(prog, backend, tmp_path, capfd):
+    """execve of a "#!" script runs its interpreter (here the test guest itself) with the kernel's argv:
+    interpreter, its one argument, the script path, then the caller's argv[1:]; AT_EXECFN stays the script."""
+    script = tmp_path / "script.sh"
+    script.write_text(f"#!{prog} args\n")
+    script.chmod(0o755)
+    noexec = tmp_path / "noexec.sh"
+    noexec.write_text(f"#!{prog} args\n")
+    want_out, want_status = run_native([prog, "execscript", script])
+    assert f"argv={script}\nargv=x\nenv=SCRIPTED=1\n" in want_out and f"AT_EXECFN={script}\n" in want_out
+    out, _, status = run_vm([prog, "execscript", script], backend, capfd)
+    assert (out, status) == (want_out, want_status)
+    want_out, want_status = run_native([prog, "execscript", noexec])
+    assert want_out == "execve_script -> -13\n"
+    out, _, status = run_vm([prog, "execscript", noexec], backend, capfd)
+    assert (out, status) == (want_out, want_status)

@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
+from dbt.linux.mm import STACK_SIZE, STACK_TOP
 from dbt.linux.process import Process
 from dbt.linux.signals import SA_ONSTACK, SA_RESTORER, SA_SIGINFO, SIGUSR1, Action, siginfo
-from dbt.linux.mm import STACK_SIZE, STACK_TOP
 from dbt.memory import PERM_R, PERM_W
 
 GREGS = ["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx", "rdx", "rax", "rcx",

@@ -7,7 +7,6 @@ import pytest
 
 from dbt import Emulator, GuestFault
 from dbt.engine import Engine
-
 from tests.linux.conftest import BACKENDS
 
 CODE = 0x10000

@@ -215,6 +215,14 @@ static int case_exec(char **argv) {
     return 1;
 }
 
+static int case_execscript(char **argv) {
+    char *nargv[] = {argv[2], "x", 0};
+    char *nenv[] = {"SCRIPTED=1", 0};
+    flush();
+    show("execve_script", SC(59, argv[2], nargv, nenv));
+    return 1;
+}
+
 static volatile u64 good = 0x1234;
 static volatile int hits;
 static u64 saw_addr, saw_code, saw_signo, saw_trapno, saw_rip;
@@ -502,6 +510,7 @@ int cmain(long argc, char **argv, char **envp, u64 *auxv) {
     if (seq(c, "sysregs")) return case_sysregs();
     if (seq(c, "hostsig")) return case_hostsig();
     if (seq(c, "maps")) return case_maps();
+    if (seq(c, "execscript")) return case_execscript(argv);
     if (seq(c, "hostsig_read")) return case_hostsig_read(argv);
     ks("unknown case", c);
     return 2;
