@@ -41,6 +41,20 @@ class GuestIO:
         except MemoryFault:
             raise Efault(addr) from None
 
+    def check_write(self, addr: int, n: int) -> None:
+        """Raises Efault unless the first page of [addr, addr+n) is writable: checked before a call consumes its
+        input (the rest faults when the data is copied, as the kernel's copy_to_user would)."""
+        if n <= 0:
+            return
+        n = min(n, PAGE - addr % PAGE)
+        if addr + n > 1 << 64:
+            raise Efault(addr)
+        pages = self.mem.pages
+        for page in range(addr // PAGE, (addr + n - 1) // PAGE + 1):
+            ent = pages.get(page)
+            if ent is None or not ent[2] & PERM_W:
+                raise Efault(page * PAGE)
+
     def cstr(self, addr: int, limit: int = 1 << 16) -> bytes:
         """The NUL-terminated string at ``addr`` (read page by page, so it may end just before unmapped memory)."""
         out = bytearray()

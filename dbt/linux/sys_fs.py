@@ -59,8 +59,9 @@ def newfd(proc, fd: int, cloexec: bool) -> int:
 # Reading and writing ------------------------------------------------------------------------------------------------
 @syscall("read", "dxu")
 def sys_read(proc, fd, buf, count):
-    proc.io.write(buf, b"") if count == 0 else proc.io.read(buf, 1)   # fault before consuming input
-    data = os.read(sdec(fd, 32), min(count, MAX_IO))
+    n = min(count, MAX_IO)
+    proc.io.check_write(buf, n)                 # fault before consuming input
+    data = os.read(sdec(fd, 32), n)
     proc.io.write(buf, data)
     return len(data)
 
@@ -72,8 +73,9 @@ def sys_write(proc, fd, buf, count):
 
 @syscall("pread64", "dxud")
 def sys_pread64(proc, fd, buf, count, off):
-    proc.io.read(buf, 1) if count else None
-    data = os.pread(sdec(fd, 32), min(count, MAX_IO), sdec(off))
+    n = min(count, MAX_IO)
+    proc.io.check_write(buf, n)
+    data = os.pread(sdec(fd, 32), n, sdec(off))
     proc.io.write(buf, data)
     return len(data)
 
@@ -89,6 +91,7 @@ def sys_readv(proc, fd, iov, cnt):
     for base, n in proc.io.iovec(iov, cnt):
         if not n:
             continue
+        proc.io.check_write(base, min(n, MAX_IO))
         data = os.read(sdec(fd, 32), min(n, MAX_IO))
         proc.io.write(base, data)
         total += len(data)
@@ -399,7 +402,7 @@ def _host_syscall():
 @syscall("getdents64", "dxu")
 def sys_getdents64(proc, fd, dirp, count):
     n = min(count, 1 << 20)
-    proc.io.read(dirp, 1)
+    proc.io.check_write(dirp, n)
     host = ctypes.create_string_buffer(n)
     libc = _host_syscall()
     r = libc.syscall(ctypes.c_long(217), ctypes.c_long(sdec(fd, 32)), host, ctypes.c_long(n))
