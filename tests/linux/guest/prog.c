@@ -164,9 +164,23 @@ static int case_mem(void) {
     for (u64 i = 0; i < 3 * pg; i++) h[i] = 1;
     show("brk_shrink", SC(12, b0 + 8) == (i64)(b0 + 8));
     show("brk_below_start", SC(12, 4096) == (i64)(b0 + 8));
-    /* a file mapping */
-    int fd = SC(2, "/proc/self/cmdline", 0, 0);
-    show("cmdline_open", fd >= 0);
+    /* file mappings: private copies of the file's pages from the offset on, zero past the end of the file */
+    int fd = SC(2, "/proc/self/exe", 0, 0);
+    show("exe_open", fd >= 0);
+    char *img = (char *)SC(9, 0, 2 * pg, 1, 2, fd, 0);                /* PROT_READ, MAP_PRIVATE */
+    kv("elf_magic", img[0] == 0x7f && img[1] == 'E' && img[2] == 'L' && img[3] == 'F');
+    char page1[64];
+    SC(17, fd, page1, sizeof page1, pg);
+    char *off = (char *)SC(9, 0, pg, 3, 2, fd, pg);                   /* offset one page, writable copy */
+    int same = 1;
+    for (int i = 0; i < 64; i++) if (off[i] != page1[i]) same = 0;
+    kv("offset_map_same", same);
+    off[0] ^= 1;
+    char again[1];
+    SC(17, fd, again, 1, pg);
+    kv("private_write_not_in_file", again[0] == page1[0]);
+    show("bad_offset", SC(9, 0, pg, 1, 2, fd, 100));
+    show("bad_fd", SC(9, 0, pg, 1, 2, 999, 0));
     SC(3, fd);
     return 0;
 }
