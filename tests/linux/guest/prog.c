@@ -370,6 +370,14 @@ static int case_tls(void) {
     u64 idx = 3;
     __asm__ volatile("mov %%fs:(,%1,8), %0" : "=r"(v) : "r"(idx));
     kv("fs_indexed", v);
+    static u64 gs_area[2] = {5, 6};
+    show("arch_prctl_set_gs", SC(158, 0x1001, &gs_area[0]));
+    __asm__ volatile("mov %%gs:8, %0" : "=r"(v));
+    kv("gs8", v);
+    __asm__ volatile("addq $10, %%gs:0" ::: "memory");
+    kv("gs_area0", gs_area[0]);
+    show("arch_prctl_get_gs", SC(158, 0x1004, &base));
+    kv("get_gs_ok", base == (u64)&gs_area[0]);
     show("arch_prctl_bad", SC(158, 0x9999, 0));
     return 0;
 }
