@@ -10,7 +10,7 @@ CASES = [
     ["args", "two words", "", "x"],          # argc/argv/envp/auxv, initial stack alignment, AT_PHDR/AT_ENTRY
     ["mem"],                                 # mmap munmap mprotect mremap brk, MAP_FIXED into a hole
     ["signals"],                             # SIGSEGV/SIGFPE/SIGILL/SIGTRAP handlers, kill/tgkill, masks, altstack
-    ["tls"],                                 # arch_prctl(ARCH_SET_FS) and fs: addressing
+    ["tls"],                                 # arch_prctl(ARCH_SET_FS/GS), fs:/gs: reads and RMW
     ["misc"],                                # uname getrandom rlimits sysinfo clocks nanosleep futex poll select
     ["sysregs"],                             # SYSCALL: RCX = next RIP, R11 = RFLAGS, flags kept
     ["maps"],                                # /proc/self/maps: stack, code and mappings with their permissions
