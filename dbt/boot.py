@@ -90,7 +90,8 @@ def run(args) -> int:
 
     from dbt.machine import PcMachine
     # The VM allocates many small, long-lived objects (translations, IR): collect the young generation less often.
-    # This process is the VM's, so the setting is the CLI's to make (the library leaves gc alone).
+    # PcMachine.run() does the same while it runs; the CLI's process is the VM's, so it keeps the setting throughout
+    # (building the kernel and the machine too).
     gc.set_threshold(50_000, 20, 20)
     from dbt.multiboot import MultibootError
     items = [i for i in args.d.split(",") if i]

@@ -193,8 +193,17 @@ class Engine:
         if self.trace and self.log is not None:
             self._log_translation(blk, tr)
         self.code_linear.update(tr.pages)
-        for cur, insn in tr.insns:
-            self.mem.mark_code(self.state["cs_base"] + cur, insn.length)
+        cs_base = self.state["cs_base"]
+        start = end = None
+        for cur, insn in tr.insns:                # one mark per run of adjacent instructions, not per instruction
+            lin = cs_base + cur
+            if lin != end:
+                if start is not None:
+                    self.mem.mark_code(start, end - start)
+                start = lin
+            end = lin + insn.length
+        if start is not None:
+            self.mem.mark_code(start, end - start)
         for p in tr.pages:
             self.page_blocks.setdefault(self.mem.code_page(p), set()).add(blk)
         if self.backend_name == "llvm" and not single:

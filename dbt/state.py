@@ -2,7 +2,9 @@
 
 The state is an array of 8-byte slots, one field per slot, shared by both backends (the LLVM code addresses fields by
 byte offset, the interpreter by slot index = offset // 8), the Python API, snapshots and the debugger. A field whose
-type is narrower than 64 bits occupies the low bytes of its slot; its upper bytes stay zero.
+type is narrower than 64 bits occupies the low bytes of its slot; its upper bytes stay zero. An i128 field (the XMM
+registers) takes two consecutive slots, low half first (little endian, as the LLVM code loads it); its offset is only
+8-aligned, so 128-bit accesses to it must not assume 16-byte alignment.
 
 Arithmetic flags are kept one per field (0 or 1) so the optimizer can drop each dead flag on its own; ``eflags`` holds
 every other RFLAGS bit (IF, TF, IOPL, NT, AC, ID, reserved bit 1) and is merged with them by ``pack_flags``.
@@ -30,6 +32,7 @@ EXIT_BUDGET = 3     # instruction budget used up before the unit started; rip = 
 EXIT_RESTART = 4    # memory slow path asked to re-run the current instruction (self-modifying code)
 EXIT_STOP = 5       # a helper asked to stop (breakpoint, host request)
 
+XMM = [f"xmm{i}" for i in range(16)]
 MXCSR_RESET = 0x1F80    # all SIMD exceptions masked, round to nearest, no DAZ/FTZ
 
 _FIELDS: list[tuple[str, Ty]] = (
@@ -54,6 +57,8 @@ _FIELDS: list[tuple[str, Ty]] = (
        ("irq_shadow", Ty.i8)]     # 1 after STI / MOV SS / POP SS: no interrupt before the next instruction ends
     # SSE control/status register (rounding, DAZ/FTZ, exception masks and sticky flags); reset value 0x1F80.
     + [("mxcsr", Ty.i32)]
+    # SSE registers (two slots each).
+    + [(n, Ty.i128) for n in XMM]
 )
 
 
@@ -63,11 +68,19 @@ class StateLayout:
     SLOT = 8
 
     def __init__(self, fields: list[tuple[str, Ty]]):
-        self.fields = Fields([Field(n, i * self.SLOT, t) for i, (n, t) in enumerate(fields)])
-        self.nslots = len(fields)
+        offsets, n = {}, 0
+        for name, t in fields:
+            offsets[name] = n * self.SLOT
+            n += max(1, t.bits // 64)          # i128: two slots
+        self.fields = Fields([Field(name, offsets[name], t) for name, t in fields])
+        self.nslots = n
         self.size = self.nslots * self.SLOT
-        self.off = type("Offsets", (), {n: i * self.SLOT for i, (n, _) in enumerate(fields)})
-        self.types = {n: t for n, t in fields}
+        self.off = type("Offsets", (), offsets)
+        self.types = {name: t for name, t in fields}
+        self.wide = frozenset(name for name, t in fields if t.bits > 64)
+        # hot (CpuState[...]): name -> slot index and mask of the one-slot fields; i128 fields go the slow way
+        self.slots = {f.name: f.offset // self.SLOT for f in self.fields.by_name.values() if f.name not in self.wide}
+        self.masks = {name: t.mask for name, t in fields}
 
     def offset(self, name: str) -> int:
         return self.fields.by_name[name].offset
@@ -87,14 +100,26 @@ class CpuState:
         self.buf = (ctypes.c_uint64 * layout.nslots)()
         self.slots = memoryview(self.buf).cast("B").cast("Q")
         self.address = ctypes.addressof(self.buf)
+        self._slot = layout.slots
+        self._mask = layout.masks
         self.slots[layout.slot("eflags")] = 0x2
         self.slots[layout.slot("mxcsr")] = MXCSR_RESET
 
     def __getitem__(self, name: str) -> int:
-        return self.slots[self.layout.slot(name)]
+        try:
+            return self.slots[self._slot[name]]
+        except KeyError:
+            s = self.layout.slot(name)
+            return self.slots[s] | self.slots[s + 1] << 64
 
     def __setitem__(self, name: str, value: int) -> None:
-        self.slots[self.layout.slot(name)] = value & self.layout.types[name].mask
+        try:
+            self.slots[self._slot[name]] = value & self._mask[name]
+        except KeyError:
+            s = self.layout.slot(name)
+            value &= self.layout.types[name].mask
+            self.slots[s + 1] = value >> 64
+            self.slots[s] = value & 0xFFFFFFFFFFFFFFFF
 
     def pack_flags(self) -> int:
         """RFLAGS as the guest sees it: the separate flag fields merged into ``eflags``."""

@@ -84,6 +84,19 @@ def _make(op: OpDef):
     elif s is Shape.EXIT:
         def m(self, target):
             self.emit(op, None, (target,))
+    elif s in (Shape.VBINARY, Shape.VSHIFT):
+        def m(self, a, b, lanes):
+            return self.emit(op, Ty.i128, (a, b), lanes)
+    elif s is Shape.VSHUFFLE:
+        def m(self, a, b, pattern):
+            """``pattern``: 16 byte indices (0..15 from a, 16..31 from b) or their packed immediate."""
+            if not isinstance(pattern, int):
+                from ir.vector import shuffle_imm
+                pattern = shuffle_imm(pattern)
+            return self.emit(op, Ty.i128, (a, b), pattern)
+    elif s is Shape.VMASK:
+        def m(self, a, lanes):
+            return self.emit(op, Ty.i32, (a,), lanes)
     else:
         return None
     m.__name__ = op.name

@@ -11,6 +11,9 @@ Integer semantics are exact and total, so constant folding and the backends agre
   fill (ashr); rotates use the amount modulo bits;
 - udiv/sdiv/urem/srem are undefined for a zero divisor and for sdiv overflow: the lifter guards them with a trap;
 - ctlz/cttz of 0 give bits.
+
+Vector ops (shapes VBINARY, VSHIFT, VSHUFFLE, VMASK) treat an i128 value as 128/L lanes of L bits, L being the op's
+immediate; their exact semantics are in ``ir.vector``, shared by constant folding and the interpreter.
 """
 
 from __future__ import annotations
@@ -67,6 +70,11 @@ class Shape(Enum):
     TRAP = "trap"        # trap vec, %err
     TRAPIF = "trapif"    # trapif vec, %c, %err      (guest exception when c)
     INSN = "insn"        # insn 0xPC, len    (guest instruction boundary)
+    # Vector ops on i128 values (semantics: ir.vector); the immediate is the lane width L (8/16/32/64) or a pattern.
+    VBINARY = "vbinary"  # %r = op.i128 %a, %b, L              (a, b, r: i128)
+    VSHIFT = "vshift"    # %r = op.i128 %a, %n, L              (n: i64 count, the same for every lane)
+    VSHUFFLE = "vshuffle"  # %r = vshuffle.i128 %a, %b, 0xPAT  (16 byte indices into b:a, 8 bits each)
+    VMASK = "vmask"      # %r = vmovmsk.i32 %a, L              (a: i128)
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +170,38 @@ _DECLS = [
           terminator=True, reads_state=True),
     OpDef("insn", Shape.INSN, "a guest instruction (pc, length) starts here"),
 ]
+
+# Vector ops on i128 values, L-bit lanes (L = the immediate). Exact semantics: ir.vector.
+_V = Shape.VBINARY
+_DECLS += [
+    _p("vadd", _V, "r[i] = a[i] + b[i] mod 2**L", commutative=True),
+    _p("vsub", _V, "r[i] = a[i] - b[i] mod 2**L"),
+    _p("vadds", _V, "r[i] = sat_signed(a[i] + b[i])", commutative=True),
+    _p("vaddu", _V, "r[i] = sat_unsigned(a[i] + b[i])", commutative=True),
+    _p("vsubs", _V, "r[i] = sat_signed(a[i] - b[i])"),
+    _p("vsubu", _V, "r[i] = sat_unsigned(a[i] - b[i]) (0 if b > a)"),
+    _p("vcmpeq", _V, "r[i] = all ones if a[i] == b[i] else 0", commutative=True),
+    _p("vcmpgt", _V, "r[i] = all ones if a[i] > b[i] signed else 0"),
+    _p("vmins", _V, "r[i] = min(a[i], b[i]) signed", commutative=True),
+    _p("vmaxs", _V, "r[i] = max(a[i], b[i]) signed", commutative=True),
+    _p("vminu", _V, "r[i] = min(a[i], b[i]) unsigned", commutative=True),
+    _p("vmaxu", _V, "r[i] = max(a[i], b[i]) unsigned", commutative=True),
+    _p("vmul", _V, "r[i] = a[i] * b[i] mod 2**L", commutative=True),
+    _p("vmulhs", _V, "r[i] = (a[i] * b[i] signed) >> L", commutative=True),
+    _p("vmulhu", _V, "r[i] = (a[i] * b[i] unsigned) >> L", commutative=True),
+    _p("vmulevu", _V, "r[2L-bit lane i] = a[2i] * b[2i] unsigned", commutative=True),
+    _p("vmadd", _V, "r[2L-bit lane i] = a[2i]*b[2i] + a[2i+1]*b[2i+1] signed, mod 2**2L", commutative=True),
+    _p("vsad", _V, "r[64-bit lane i] = sum of |a[j] - b[j]| over bytes j of lane i (L = 8)", commutative=True),
+    _p("vavgu", _V, "r[i] = (a[i] + b[i] + 1) >> 1 unsigned", commutative=True),
+    _p("vpacks", _V, "r[L/2-bit lanes] = sat_signed(a lanes, then b lanes)"),
+    _p("vpacku", _V, "r[L/2-bit lanes] = sat_unsigned(signed a lanes, then b lanes)"),
+    _p("vshl", Shape.VSHIFT, "r[i] = a[i] << n (0 if n >= L)"),
+    _p("vlshr", Shape.VSHIFT, "r[i] = a[i] >> n logical (0 if n >= L)"),
+    _p("vashr", Shape.VSHIFT, "r[i] = a[i] >> n arithmetic (sign fill if n >= L)"),
+    _p("vshuffle", Shape.VSHUFFLE, "r byte i = (b:a) byte imm[i] (imm: 16 byte indices 0..31)"),
+    _p("vmovmsk", Shape.VMASK, "r bit i = sign bit of a[i], other bits 0"),
+]
+VECTOR_SHAPES = frozenset((Shape.VBINARY, Shape.VSHIFT, Shape.VSHUFFLE, Shape.VMASK))
 
 
 class _OpTable:

@@ -18,6 +18,8 @@ import re
 from ir.ops import OP, TYPES_BY_NAME, Shape
 from ir.unit import Fields, Op, Unit
 
+_VECTOR = frozenset((Shape.VBINARY, Shape.VSHIFT, Shape.VSHUFFLE, Shape.VMASK))
+
 
 def _v(v: int) -> str:
     return f"%{v}"
@@ -59,6 +61,9 @@ def format_op(o: Op, fields: Fields | None = None) -> str:
         return f"{op.name} {o.imm}, {args}"
     if s is Shape.INSN:
         return f"insn {o.imm[0]:#x}, {o.imm[1]}"
+    if s in _VECTOR:                      # operands, then the lane width (or the shuffle pattern, in hex)
+        imm = f"{o.imm:#x}" if s is Shape.VSHUFFLE else str(o.imm)
+        return f"{head}{op.name}{tyname} {args}, {imm}"
     raise ValueError(f"no text form for shape {s}")
 
 
@@ -151,6 +156,8 @@ def parse_unit(text: str, fields: Fields | None = None) -> Unit:
                 imm, args = int(toks[0], 0), tuple(val(t) for t in toks[1:])
             elif s is Shape.INSN:
                 imm = (int(toks[0], 0), int(toks[1], 0))
+            elif s in _VECTOR:
+                args, imm = tuple(val(t) for t in toks[:-1]), int(toks[-1], 0)
         except (IndexError, ValueError) as e:
             if isinstance(e, ParseError):
                 raise

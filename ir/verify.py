@@ -2,7 +2,9 @@
 
 Rules: each value is defined once, before its uses, in the same label segment; operand and result types match the
 shape; casts really widen or narrow; state fields (when ``Unit.fields`` is set) are accessed with their own type
-(i1 values may live in i8 fields); branches name labels that exist; the last op is a terminator.
+(i1 values may live in i8 fields); branches name labels that exist; the last op is a terminator; vector ops take
+i128 operands (a shift's count is i64), give i128 (vmovmsk: i32), and name a lane width the op has (vsad: 8 only;
+the widening vmulevu/vmadd: below 64; the narrowing packs: above 8) or a shuffle pattern of 16 indices below 32.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ _FORM = {
     Shape.CALL: (None, None), Shape.LABEL: (0, False), Shape.BR: (0, False), Shape.BRIF: (1, False),
     Shape.EXIT: (1, False), Shape.TRAP: (1, False), Shape.INSN: (0, False),
 }
+_FORM.update({Shape.VBINARY: (2, True), Shape.VSHIFT: (2, True), Shape.VSHUFFLE: (2, True), Shape.VMASK: (1, True)})
+_LANES = (8, 16, 32, 64)
+# Vector ops whose lanes are narrower than the whole value and widen (or narrow) them: L < 64, and vsad only bytes.
+_LANES_OF = {"vmulevu": (8, 16, 32), "vmadd": (8, 16, 32), "vpacks": (16, 32, 64), "vpacku": (16, 32, 64),
+             "vsad": (8,)}
 for _s in ("EXITIF", "TRAPIF"):  # conditional exits, where the op table has them
     if hasattr(Shape, _s):
         _FORM[Shape[_s]] = (2, False)
@@ -109,6 +116,18 @@ def verify(u: Unit) -> None:
         elif s is Shape.BRIF:
             if at[0] is not Ty.i1:
                 fail(i, o, "brif condition must be i1")
+        elif s in (Shape.VBINARY, Shape.VSHIFT, Shape.VMASK):
+            want = (Ty.i128, Ty.i64) if s is Shape.VSHIFT else (Ty.i128, Ty.i128)
+            if tuple(at) != want[:len(at)] or o.ty is not (Ty.i32 if s is Shape.VMASK else Ty.i128):
+                fail(i, o, f"{o.op.name} takes {', '.join(map(str, want[:len(at)]))}")
+            if o.imm not in _LANES_OF.get(o.op.name, _LANES):
+                fail(i, o, f"{o.op.name} has no {o.imm}-bit lanes")
+        elif s is Shape.VSHUFFLE:
+            if at != [Ty.i128, Ty.i128] or o.ty is not Ty.i128:
+                fail(i, o, "vshuffle takes i128, i128 and gives i128")
+            if not isinstance(o.imm, int) or not all((o.imm >> (8 * k)) & 0xFF < 32 for k in range(16)) \
+                    or o.imm >> 128:
+                fail(i, o, "vshuffle pattern must be 16 byte indices in 0..31")
         if s in (Shape.BR, Shape.BRIF) and o.imm not in labels:
             fail(i, o, f"branch to missing label L{o.imm}")
         if s is Shape.LABEL:

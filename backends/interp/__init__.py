@@ -19,8 +19,9 @@ from __future__ import annotations
 import time
 
 from ir import OP, Shape, Unit
+from ir.ops import VECTOR_SHAPES
 
-from backends.interp.eval import BINARY, CAST, CMP, UNARY
+from backends.interp.eval import BINARY, CAST, CMP, UNARY, VECTOR
 
 # Exit reasons and state slots come from the engine's layout through ``RuntimeInfo``: backends know offsets, not x86.
 
@@ -46,17 +47,25 @@ class _Exit(Exception):
 class InterpUnit:
     """A prepared unit. ``run(state, memory)`` executes it once."""
 
-    __slots__ = ("code", "nvalues", "rt", "unit")
+    __slots__ = ("code", "nvalues", "rt", "unit", "values")
 
     def __init__(self, unit: Unit, rt: RuntimeInfo):
         self.unit = unit
         self.rt = rt
         self.nvalues = unit.next_value
-        self.code = [self._prepare(o) for o in unit.ops]
+        # Constants are SSA values defined once: they start out in the value list instead of running as ops.
+        self.values = [0] * self.nvalues
+        for o in unit.ops:
+            if o.op is OP.const:
+                self.values[o.dst] = o.imm
+        self.code = [self._prepare(o) for o in unit.ops if o.op is not OP.const]
 
     def _prepare(self, o):
         s = o.op.shape
         mask = o.ty.mask if o.ty is not None else 0
+        fast = _FAST.get(o.op.name)
+        if fast is not None:                 # the commonest ops: one handler each, no evaluation-table call
+            return (fast, o.dst, o.args, None, mask)
         if s is Shape.BINARY:
             fn = BINARY[o.op.name]
             bits = o.ty.bits
@@ -68,9 +77,10 @@ class InterpUnit:
         if s is Shape.CAST:
             return (_cast, o.dst, o.args, (CAST[o.op.name], self.unit.types[o.args[0]].bits), mask)
         if s is Shape.GET:
-            return (_get, o.dst, o.args, o.imm >> 3, mask)
+            return (_get128 if o.ty.bits > 64 else _get, o.dst, o.args, o.imm >> 3, mask)
         if s is Shape.PUT:
-            return (_put, o.dst, o.args, o.imm >> 3, self.unit.types[o.args[0]].mask)
+            vt = self.unit.types[o.args[0]]
+            return (_put128 if vt.bits > 64 else _put, o.dst, o.args, o.imm >> 3, vt.mask)
         if s is Shape.LOAD:
             return (_load, o.dst, o.args, o.ty.bits // 8, mask)
         if s is Shape.STORE:
@@ -82,6 +92,8 @@ class InterpUnit:
             return (_call, o.dst, o.args, fn, mask)
         if s is Shape.EXIT:
             return (_halt if o.op is OP.halt else _exit, o.dst, o.args, o.imm, 0)
+        if s in VECTOR_SHAPES:
+            return (_vector, o.dst, o.args, (VECTOR[o.op.name], o.imm), mask)
         handler = _SIMPLE.get(s)
         if handler is None:
             raise NotImplementedError(f"interp: no handler for {o.op.name}")
@@ -89,7 +101,7 @@ class InterpUnit:
 
     def run(self, state, memory) -> None:
         """Executes the unit against ``state`` (CpuState) and ``memory``; the exit is recorded in the state."""
-        v = [0] * self.nvalues
+        v = self.values[:]
         ctx = _Ctx(state, memory, self.rt)
         code = self.code
         labels = None
@@ -136,6 +148,54 @@ def _cast(c, v, dst, args, imm, mask):
     v[dst] = imm[0](v[args[0]], imm[1]) & mask
 
 
+def _add(c, v, dst, args, imm, mask):
+    v[dst] = (v[args[0]] + v[args[1]]) & mask
+
+
+def _sub(c, v, dst, args, imm, mask):
+    v[dst] = (v[args[0]] - v[args[1]]) & mask
+
+
+def _and(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] & v[args[1]]
+
+
+def _or(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] | v[args[1]]
+
+
+def _xor(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] ^ v[args[1]]
+
+
+def _eq(c, v, dst, args, imm, mask):
+    v[dst] = int(v[args[0]] == v[args[1]])
+
+
+def _ne(c, v, dst, args, imm, mask):
+    v[dst] = int(v[args[0]] != v[args[1]])
+
+
+def _ult(c, v, dst, args, imm, mask):
+    v[dst] = int(v[args[0]] < v[args[1]])
+
+
+def _zext(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]]                   # values are kept masked to their type: widening changes nothing
+
+
+def _trunc(c, v, dst, args, imm, mask):
+    v[dst] = v[args[0]] & mask
+
+
+_FAST = {"add": _add, "sub": _sub, "and": _and, "or": _or, "xor": _xor, "eq": _eq, "ne": _ne, "ult": _ult,
+         "zext": _zext, "trunc": _trunc}
+
+
+def _vector(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](*[v[a] for a in args], imm[1])
+
+
 def _const(c, v, dst, args, imm, mask):
     v[dst] = imm
 
@@ -150,6 +210,16 @@ def _get(c, v, dst, args, imm, mask):
 
 def _put(c, v, dst, args, imm, mask):
     c.slots[imm] = v[args[0]] & mask
+
+
+def _get128(c, v, dst, args, imm, mask):      # an i128 field: two slots, low half first
+    v[dst] = c.slots[imm] | c.slots[imm + 1] << 64
+
+
+def _put128(c, v, dst, args, imm, mask):
+    x = v[args[0]]
+    c.slots[imm] = x & 0xFFFFFFFFFFFFFFFF
+    c.slots[imm + 1] = x >> 64 & 0xFFFFFFFFFFFFFFFF
 
 
 def _getl(c, v, dst, args, imm, mask):

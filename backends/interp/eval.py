@@ -6,6 +6,8 @@ the result to the result type.
 
 from __future__ import annotations
 
+from ir import vector as _vec
+
 
 def _signed(x: int, bits: int) -> int:
     return x - (1 << bits) if x >> (bits - 1) & 1 else x
@@ -91,6 +93,16 @@ CAST = {
     "sext": lambda a, bits: _signed(a, bits),
     "trunc": lambda a, bits: a,
 }
+
+
+# Vector ops on i128 values: f(*operands, imm) -> result, the exact semantics of ir.vector (whose formulas the op
+# table states); results come reduced to their type.
+def _masked(f):
+    return lambda a, b, imm: f(a, b, imm) & _vec.M128
+
+
+VECTOR = {n: _masked(f) for n, f in {**_vec.BINARY, **_vec.SHIFT}.items()}
+VECTOR.update(vshuffle=_vec.vshuffle, vmovmsk=_vec.vmovmsk)
 
 
 def evaluate(name: str, args: list[int], arg_bits: int) -> int:

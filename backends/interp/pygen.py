@@ -43,7 +43,9 @@ import types
 
 from ir import OP, Shape, Unit
 
-from backends.interp.eval import _ashr, _bswap, _cttz, _rotl, _rotr, _sdiv, _srem
+from ir.ops import VECTOR_SHAPES
+
+from backends.interp.eval import VECTOR, _ashr, _bswap, _cttz, _rotl, _rotr, _sdiv, _srem
 
 _MAX_INLINE = 200     # characters of an inlined expression before it is given its own variable
 
@@ -528,12 +530,23 @@ def _g_const(g, o):
 
 def _g_get(g, o):
     slot = o.imm >> 3
+    if o.ty.bits > 64:                  # an i128 field: two slots, low half first
+        lo, hi = g.param("slot", slot), g.param("slot", slot + 1)
+        g.result(o.dst, E(f"slots[{lo}] | slots[{hi}] << 64", P_OR, 128, "|", frozenset((slot, slot + 1))))
+        return
     e = E(f"slots[{g.param('slot', slot)}]", P_ATOM, 64, None, frozenset((slot,)))
     g.result(o.dst, _mask(e, o.ty.bits))
 
 
 def _g_put(g, o):
     slot = o.imm >> 3
+    if g.T[o.args[0]].bits > 64:
+        v = g.var(o.args[0])
+        g.flush(slot)
+        g.flush(slot + 1)
+        g.emit(f"slots[{g.param('slot', slot)}] = {_at(v, P_AND)} & 0xffffffffffffffff")
+        g.emit(f"slots[{g.param('slot', slot + 1)}] = {_at(v, P_SHIFT)} >> 64")
+        return
     v = g.get(o.args[0])
     g.flush(slot)
     g.emit(f"slots[{g.param('slot', slot)}] = {v.text}")
@@ -660,6 +673,17 @@ _GEN = {
     Shape.EXIT: _g_exit, Shape.EXITIF: _g_exitif, Shape.TRAP: _g_trap, Shape.TRAPIF: _g_trapif, Shape.INSN: _g_insn,
 }
 
+
+def _g_vector(g, o):
+    """Vector ops call their exact Python semantics (backends.interp.eval.VECTOR), a parameter of the function."""
+    f = g.param(("v", o.op.name), VECTOR[o.op.name])
+    args = [g.get(a) for a in o.args]
+    g.result(o.dst, E(f"{f}({', '.join(g.intval(a) for a in args)}, {o.imm})", P_ATOM, o.ty.bits, None,
+                      _NOREADS.union(*(a.reads for a in args))))
+
+
+for _s in VECTOR_SHAPES:
+    _GEN[_s] = _g_vector
 
 _GEN_OP = {op: _GEN.get(op.shape) for op in OP}     # keyed by the op objects: identity hashing, no Enum hash
 _CONST, _GET, _GETL, _PUTL, _LABEL, _INSN, _EXIT = OP.const, OP.get, OP.getl, OP.putl, OP.label, OP.insn, OP.exit

@@ -242,6 +242,8 @@ class LLVMBackend:
 
     def _store_slow(self, st, addr, size, value):
         try:
+            if size == 16:              # a 16-byte store: ``value`` points to the value (codegen's mem_access_128)
+                value = int.from_bytes(ctypes.string_at(value, 16), "little")
             self.mem.store(addr, size, value)
             self.mem.fill_tlb(addr >> 12)
         except self.rt.faults as e:

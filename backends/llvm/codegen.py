@@ -68,6 +68,8 @@ class UnitCodegen:
         self.insn_index = 0                    # instructions started so far
         self.insn_pc = ip
         self.locals: set[int] = set()
+        self.names: dict[int, str] = {}        # IR value -> LLVM operand text when not %vN (literals, aliases)
+        self.stops: list = []                  # (label, pc, unrun) of the branches to the shared stop exit
 
     # helpers ---------------------------------------------------------------------------------------------------
     def t(self) -> str:
@@ -106,7 +108,7 @@ class UnitCodegen:
         return r
 
     def v(self, n: int) -> str:
-        return f"%v{n}"
+        return self.names.get(n) or f"%v{n}"
 
     def ty(self, n: int) -> Ty:
         return self.u.types[n]
@@ -153,16 +155,34 @@ class UnitCodegen:
         self.terminated = True
 
     def check_stop(self) -> None:
-        """After a slow path or helper: leave if it recorded an exit reason (fault, restart, stop)."""
+        """After a slow path or helper: leave if it recorded an exit reason (fault, restart, stop). Every such
+        branch goes to one shared exit block at the end of the function, which takes rip and the budget refund of
+        the current instruction through phis (one copy of the exit code per unit instead of one per access)."""
         r = self.load_field("exit_reason", "i32")
         c = self.t()
         self.emit(f"{c} = icmp ne i32 {r}, 0")
         lbl = self.t()[1:]
-        self.emit(f"br i1 {c}, label %{lbl}_stop, label %{lbl}_go")
-        self.lines.append(f"{lbl}_stop:")
-        self.leave("NONE", str(self.insn_pc))          # the reason is already recorded
+        src = self._last_label()
+        self.emit(f"br i1 {c}, label %stop, label %{lbl}_go, !prof !1")
+        self.stops.append((src, self.insn_pc, self.ninsns - self.insn_index + 1))
         self.lines.append(f"{lbl}_go:")
         self.terminated = False
+
+    def shared_stop(self) -> None:
+        """The exit block of check_stop (the exit reason is already recorded)."""
+        if not self.stops:
+            return
+        self.lines.append("stop:")
+        rip = ", ".join(f"[ {pc}, %{lbl} ]" for lbl, pc, _ in self.stops)
+        unrun = ", ".join(f"[ {n}, %{lbl} ]" for lbl, _, n in self.stops)
+        self.emit(f"%stop_rip = phi i64 {rip}")
+        self.emit(f"%stop_unrun = phi i64 {unrun}")
+        self.store_field("rip", "%stop_rip")
+        b = self.load_field("budget")
+        nb = self.t()
+        self.emit(f"{nb} = add i64 {b}, %stop_unrun")
+        self.store_field("budget", nb)
+        self.emit("ret i64 0")
 
     # memory ----------------------------------------------------------------------------------------------------
     def mem_access(self, addr: str, ty: Ty, store_value: str | None) -> str | None:
@@ -254,12 +274,30 @@ class UnitCodegen:
             self.emit(f"{c} = shl i128 {b_}, 64")
             self.emit(f"{r} = or i128 {a}, {c}")
             return r
+        # A store that crosses a page goes whole to the slow path (the value through a stack cell), which checks
+        # both pages before writing: two 8-byte stores could leave the first half written when the second faults.
         lo, sh, hi = self.t(), self.t(), self.t()
         self.emit(f"{lo} = trunc i128 {store_value} to i64")
         self.emit(f"{sh} = lshr i128 {store_value}, 64")
         self.emit(f"{hi} = trunc i128 {sh} to i64")
+        lbl = self.t()[1:]
+        off, cross = self.t(), self.t()
+        self.emit(f"{off} = and i64 {addr}, {(1 << PAGE_BITS) - 1}")
+        self.emit(f"{cross} = icmp ugt i64 {off}, {(1 << PAGE_BITS) - 16}")
+        self.emit(f"br i1 {cross}, label %{lbl}_cross, label %{lbl}_page, !prof !1")
+        self.lines.append(f"{lbl}_cross:")
+        self.emit(f"store i128 {store_value}, ptr %cell128, align 16")
+        cell = self.t()
+        self.emit(f"{cell} = ptrtoint ptr %cell128 to i64")
+        fn = self.env_ptr(ENV_STORE_SLOW)
+        self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 16, i64 {cell})")
+        self.check_stop()
+        self.emit(f"br label %{lbl}_done")
+        self.lines.append(f"{lbl}_page:")
         self.mem_access(addr, Ty.i64, lo)
         self.mem_access(hi_addr, Ty.i64, hi)
+        self.emit(f"br label %{lbl}_done")
+        self.lines.append(f"{lbl}_done:")
         return None
 
     # ops -------------------------------------------------------------------------------------------------------
@@ -268,10 +306,17 @@ class UnitCodegen:
         # entry + budget check
         out_lines.append(f"define i64 @{self.name}(ptr {state_param_attrs(self.lay)} %st, ptr %env) nounwind {{")
         out_lines.append("entry:")
-        locals_used = sorted({o.imm for o in self.u.ops if o.op.shape in (Shape.GETL, Shape.PUTL)})
-        for n in locals_used:
-            self.emit(f"%l{n} = alloca i64")
-            self.emit(f"store i64 0, ptr %l{n}")
+        # Locals are i64 cells, or i128 for a local that ever holds an i128 value.
+        self.local_ty = {}
+        for o in self.u.ops:
+            if o.op.shape in (Shape.GETL, Shape.PUTL):
+                t = o.ty if o.op.shape is Shape.GETL else self.u.types[o.args[0]]
+                self.local_ty[o.imm] = max(self.local_ty.get(o.imm, 64), t.bits)
+        for n in sorted(self.local_ty):
+            self.emit(f"%l{n} = alloca i{self.local_ty[n]}")
+            self.emit(f"store i{self.local_ty[n]} 0, ptr %l{n}")
+        if any(o.op is OP.store and self.u.types[o.args[1]] is Ty.i128 for o in self.u.ops):
+            self.emit("%cell128 = alloca i128, align 16")       # a page-crossing 16-byte store's value
         self.emit("br label %top")
         self.lines.append("top:")             # a unit that jumps to itself loops back here (see chain_to)
         b = self.load_field("budget")
@@ -292,6 +337,7 @@ class UnitCodegen:
             _GEN[o.op.shape](self, o)
         if not self.terminated:
             self.emit("unreachable")
+        self.shared_stop()
         self.lines.append("}")
         return "\n".join(self.lines)
 
@@ -304,6 +350,14 @@ def _binary(g: UnitCodegen, o):
     d = g.v(o.dst)
     if name in ("add", "sub", "mul", "and", "or", "xor", "udiv", "sdiv", "urem", "srem"):
         g.emit(f"{d} = {name} {t} {a}, {b}")
+    elif name in ("shl", "lshr", "ashr") and o.args[1] in g.consts:
+        amt = g.consts[o.args[1]]
+        if amt < bits:
+            g.emit(f"{d} = {name} {t} {a}, {amt}")
+        elif name == "ashr":
+            g.emit(f"{d} = ashr {t} {a}, {bits - 1}")
+        else:
+            g.names[o.dst] = "0"
     elif name in ("shl", "lshr"):
         c, s = g.t(), g.t()
         g.emit(f"{c} = icmp ult {t} {b}, {bits}")
@@ -355,15 +409,14 @@ def _cast(g, o):
 
 
 def _const(g, o):
-    # An SSA name for the constant (LLVM folds it): add 0.
-    t = lty(o.ty)
+    # No instruction: uses of the value read the literal (less IR to parse and to select at codegen opt 0).
     val = o.imm
     if o.ty is Ty.i1:
-        g.emit(f"{g.v(o.dst)} = or i1 {'true' if val else 'false'}, false")
+        g.names[o.dst] = "true" if val else "false"
     else:
         if val >> (o.ty.bits - 1):
             val -= 1 << o.ty.bits
-        g.emit(f"{g.v(o.dst)} = add {t} {val}, 0")
+        g.names[o.dst] = str(val)
 
 
 def _select(g, o):
@@ -379,7 +432,8 @@ def _get(g, o):
         g.emit(f"{raw} = load i8, ptr {p}")
         g.emit(f"{g.v(o.dst)} = trunc i8 {raw} to i1")
     else:
-        g.emit(f"{g.v(o.dst)} = load {lty(o.ty)}, ptr {p}")
+        # State fields are 8-aligned (an i128 field too, whose ABI alignment would be 16).
+        g.emit(f"{g.v(o.dst)} = load {lty(o.ty)}, ptr {p}, align 8")
 
 
 def _put(g, o):
@@ -391,35 +445,32 @@ def _put(g, o):
         g.emit(f"{z} = zext i1 {val} to i8")
         g.emit(f"store i8 {z}, ptr {p}")
     else:
-        g.emit(f"store {lty(vt)} {val}, ptr {p}")
+        g.emit(f"store {lty(vt)} {val}, ptr {p}, align 8")
 
 
 def _getl(g, o):
+    bits = g.local_ty[o.imm]
     raw = g.t()
-    g.emit(f"{raw} = load i64, ptr %l{o.imm}")
-    if o.ty is Ty.i64:
-        g.emit(f"{g.v(o.dst)} = or i64 {raw}, 0")
+    g.emit(f"{raw} = load i{bits}, ptr %l{o.imm}")
+    if o.ty.bits == bits:
+        g.names[o.dst] = raw
     else:
-        g.emit(f"{g.v(o.dst)} = trunc i64 {raw} to {lty(o.ty)}")
+        g.emit(f"{g.v(o.dst)} = trunc i{bits} {raw} to {lty(o.ty)}")
 
 
 def _putl(g, o):
+    bits = g.local_ty[o.imm]
     vt = g.ty(o.args[0])
     val = g.v(o.args[0])
-    if vt.bits < 64:
+    if vt.bits < bits:
         z = g.t()
-        g.emit(f"{z} = zext {lty(vt)} {val} to i64")
+        g.emit(f"{z} = zext {lty(vt)} {val} to i{bits}")
         val = z
-    elif vt.bits > 64:
-        z = g.t()
-        g.emit(f"{z} = trunc {lty(vt)} {val} to i64")
-        val = z
-    g.emit(f"store i64 {val}, ptr %l{o.imm}")
+    g.emit(f"store i{bits} {val}, ptr %l{o.imm}")
 
 
 def _load(g, o):
-    r = g.mem_access(g.v(o.args[0]), o.ty, None)
-    g.emit(f"{g.v(o.dst)} = or {lty(o.ty)} {r}, 0")
+    g.names[o.dst] = g.mem_access(g.v(o.args[0]), o.ty, None)
 
 
 def _store(g, o):
@@ -450,7 +501,7 @@ def _call(g, o):
     g.check_stop()
     if o.dst is not None:
         if o.ty is Ty.i64:
-            g.emit(f"{g.v(o.dst)} = or i64 {r}, 0")
+            g.names[o.dst] = r
         else:
             g.emit(f"{g.v(o.dst)} = trunc i64 {r} to {lty(o.ty)}")
 
@@ -511,7 +562,150 @@ def _insn(g, o):
     g.insn_pc = o.imm[0]
 
 
+# Vector ops (ir.vector semantics) as native LLVM vector code: the i128 value is bitcast to <128/L x iL> and back.
+
+def _vt(lanes: int, n: int | None = None) -> str:
+    return f"<{n or 128 // lanes} x i{lanes}>"
+
+
+def _splat(lanes: int, value: int, n: int | None = None) -> str:
+    n = n or 128 // lanes
+    return "<" + ", ".join([f"i{lanes} {value}"] * n) + ">"
+
+
+def _as_vec(g, v: str, lanes: int) -> str:
+    r = g.t()
+    g.emit(f"{r} = bitcast i128 {v} to {_vt(lanes)}")
+    return r
+
+
+def _as_int(g, v: str, vt: str, dst: str) -> None:
+    g.emit(f"{dst} = bitcast {vt} {v} to i128")
+
+
+_V_PLAIN = {"vadd": "add", "vsub": "sub", "vmul": "mul"}
+_V_INTRINSIC = {"vadds": "sadd.sat", "vaddu": "uadd.sat", "vsubs": "ssub.sat", "vsubu": "usub.sat",
+                "vmins": "smin", "vmaxs": "smax", "vminu": "umin", "vmaxu": "umax"}
+_V_CMP = {"vcmpeq": "eq", "vcmpgt": "sgt"}
+
+
+def _vbinary(g, o):
+    L, name, d = o.imm, o.op.name, g.v(o.dst)
+    vt, n = _vt(L), 128 // L
+    a, b = _as_vec(g, g.v(o.args[0]), L), _as_vec(g, g.v(o.args[1]), L)
+    r = g.t()
+    if name in _V_PLAIN:
+        g.emit(f"{r} = {_V_PLAIN[name]} {vt} {a}, {b}")
+    elif name in _V_INTRINSIC:
+        g.emit(f"{r} = call {vt} @llvm.{_V_INTRINSIC[name]}.v{n}i{L}({vt} {a}, {vt} {b})")
+    elif name in _V_CMP:
+        c = g.t()
+        g.emit(f"{c} = icmp {_V_CMP[name]} {vt} {a}, {b}")
+        g.emit(f"{r} = sext <{n} x i1> {c} to {vt}")
+    elif name in ("vmulhs", "vmulhu", "vavgu"):
+        wt, ext = _vt(2 * L, n), "sext" if name == "vmulhs" else "zext"
+        xa, xb, p, h = g.t(), g.t(), g.t(), g.t()
+        g.emit(f"{xa} = {ext} {vt} {a} to {wt}")
+        g.emit(f"{xb} = {ext} {vt} {b} to {wt}")
+        if name == "vavgu":
+            s1 = g.t()
+            g.emit(f"{s1} = add {wt} {xa}, {xb}")
+            g.emit(f"{p} = add {wt} {s1}, {_splat(2 * L, 1, n)}")
+            g.emit(f"{h} = lshr {wt} {p}, {_splat(2 * L, 1, n)}")
+        else:
+            g.emit(f"{p} = mul {wt} {xa}, {xb}")
+            g.emit(f"{h} = lshr {wt} {p}, {_splat(2 * L, L, n)}")
+        g.emit(f"{r} = trunc {wt} {h} to {vt}")
+    elif name == "vmulevu":
+        wt, m = _vt(2 * L), _splat(2 * L, (1 << L) - 1)
+        wa, wb, ma, mb = g.t(), g.t(), g.t(), g.t()
+        g.emit(f"{wa} = bitcast {vt} {a} to {wt}")
+        g.emit(f"{wb} = bitcast {vt} {b} to {wt}")
+        g.emit(f"{ma} = and {wt} {wa}, {m}")
+        g.emit(f"{mb} = and {wt} {wb}, {m}")
+        g.emit(f"{r} = mul {wt} {ma}, {mb}")
+        vt = wt
+    elif name == "vmadd":
+        wt, ht = _vt(2 * L, n), _vt(2 * L)
+        xa, xb, p, ev, od = g.t(), g.t(), g.t(), g.t(), g.t()
+        g.emit(f"{xa} = sext {vt} {a} to {wt}")
+        g.emit(f"{xb} = sext {vt} {b} to {wt}")
+        g.emit(f"{p} = mul {wt} {xa}, {xb}")
+        evens = ", ".join(f"i32 {2 * i}" for i in range(n // 2))
+        odds = ", ".join(f"i32 {2 * i + 1}" for i in range(n // 2))
+        g.emit(f"{ev} = shufflevector {wt} {p}, {wt} poison, <{n // 2} x i32> <{evens}>")
+        g.emit(f"{od} = shufflevector {wt} {p}, {wt} poison, <{n // 2} x i32> <{odds}>")
+        g.emit(f"{r} = add {ht} {ev}, {od}")
+        vt = ht
+    elif name == "vsad":                     # L = 8 (the verifier's rule): PSADBW itself
+        g.emit(f"{r} = call <2 x i64> @llvm.x86.sse2.psad.bw(<16 x i8> {a}, <16 x i8> {b})")
+        vt = "<2 x i64>"
+    elif name in ("vpacks", "vpacku"):
+        h = L // 2
+        lo, hi = (-(1 << (h - 1)), (1 << (h - 1)) - 1) if name == "vpacks" else (0, (1 << h) - 1)
+        ht = _vt(h, n)
+        parts = []
+        for x in (a, b):
+            c1, c2, t = g.t(), g.t(), g.t()
+            g.emit(f"{c1} = call {vt} @llvm.smax.v{n}i{L}({vt} {x}, {vt} {_splat(L, lo)})")
+            g.emit(f"{c2} = call {vt} @llvm.smin.v{n}i{L}({vt} {c1}, {vt} {_splat(L, hi)})")
+            g.emit(f"{t} = trunc {vt} {c2} to {ht}")
+            parts.append(t)
+        idx = ", ".join(f"i32 {i}" for i in range(2 * n))
+        g.emit(f"{r} = shufflevector {ht} {parts[0]}, {ht} {parts[1]}, <{2 * n} x i32> <{idx}>")
+        vt = _vt(h)
+    else:
+        raise NotImplementedError(name)
+    _as_int(g, r, vt, d)
+
+
+def _vshift(g, o):
+    L, name, d = o.imm, o.op.name, g.v(o.dst)
+    vt, n = _vt(L), 128 // L
+    a = _as_vec(g, g.v(o.args[0]), L)
+    cnt = g.v(o.args[1])
+    inrange = g.t()
+    g.emit(f"{inrange} = icmp ult i64 {cnt}, {L}")
+    amt = cnt
+    if name == "vashr":                      # a count >= L fills with the sign: shift by L - 1
+        amt = g.t()
+        g.emit(f"{amt} = select i1 {inrange}, i64 {cnt}, i64 {L - 1}")
+    if L < 64:
+        t = g.t()
+        g.emit(f"{t} = trunc i64 {amt} to i{L}")
+        amt = t
+    ins, spl, r = g.t(), g.t(), g.t()
+    g.emit(f"{ins} = insertelement {vt} poison, i{L} {amt}, i32 0")
+    g.emit(f"{spl} = shufflevector {vt} {ins}, {vt} poison, <{n} x i32> zeroinitializer")
+    op = {"vshl": "shl", "vlshr": "lshr", "vashr": "ashr"}[name]
+    g.emit(f"{r} = {op} {vt} {a}, {spl}")
+    if name != "vashr":
+        z = g.t()
+        g.emit(f"{z} = select i1 {inrange}, {vt} {r}, {vt} zeroinitializer")
+        r = z
+    _as_int(g, r, vt, d)
+
+
+def _vshuffle(g, o):
+    a, b = _as_vec(g, g.v(o.args[0]), 8), _as_vec(g, g.v(o.args[1]), 8)
+    idx = ", ".join(f"i32 {(o.imm >> (8 * k)) & 0xFF}" for k in range(16))
+    r = g.t()
+    g.emit(f"{r} = shufflevector <16 x i8> {a}, <16 x i8> {b}, <16 x i32> <{idx}>")
+    _as_int(g, r, "<16 x i8>", g.v(o.dst))
+
+
+def _vmask(g, o):
+    L = o.imm
+    vt, n = _vt(L), 128 // L
+    a = _as_vec(g, g.v(o.args[0]), L)
+    c, bits = g.t(), g.t()
+    g.emit(f"{c} = icmp slt {vt} {a}, zeroinitializer")
+    g.emit(f"{bits} = bitcast <{n} x i1> {c} to i{n}")
+    g.emit(f"{g.v(o.dst)} = zext i{n} {bits} to i32")
+
+
 _GEN = {
+    Shape.VBINARY: _vbinary, Shape.VSHIFT: _vshift, Shape.VSHUFFLE: _vshuffle, Shape.VMASK: _vmask,
     Shape.BINARY: _binary, Shape.UNARY: _unary, Shape.CMP: _cmp, Shape.CAST: _cast, Shape.CONST: _const,
     Shape.SELECT: _select, Shape.GET: _get, Shape.PUT: _put, Shape.GETL: _getl, Shape.PUTL: _putl,
     Shape.LOAD: _load, Shape.STORE: _store, Shape.CALL: _call, Shape.LABEL: _label, Shape.BR: _br,
@@ -540,4 +734,9 @@ INTRINSICS = "\n".join(
     + [f"declare i{b} @llvm.ctpop.i{b}(i{b})" for b in (1, 8, 16, 32, 64, 128)]
     + [f"declare i{b} @llvm.{f}.i{b}(i{b}, i1)" for f in ("ctlz", "cttz") for b in (1, 8, 16, 32, 64, 128)]
     + [f"declare i{b} @llvm.bswap.i{b}(i{b})" for b in (16, 32, 64, 128)]
+    # vector ops
+    + [f"declare <{128 // L} x i{L}> @llvm.{f}.v{128 // L}i{L}(<{128 // L} x i{L}>, <{128 // L} x i{L}>)"
+       for f in ("sadd.sat", "uadd.sat", "ssub.sat", "usub.sat", "smin", "smax", "umin", "umax")
+       for L in (8, 16, 32, 64)]
+    + ["declare <2 x i64> @llvm.x86.sse2.psad.bw(<16 x i8>, <16 x i8>)"]
 ) + "\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ir import Ty
 
-from dbt.state import GPR64, SEGMENTS
+from dbt.state import GPR64, SEGMENTS, XMM
 
 _LEGACY = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"]
 
@@ -35,6 +35,9 @@ def _build() -> dict[str, tuple[str, int, Ty]]:
     m["rip"] = ("rip", 0, Ty.i64)
     m["eip"] = ("rip", 0, Ty.i32)
     m["ip"] = ("rip", 0, Ty.i16)
+    for x in XMM:
+        m[x] = (x, 0, Ty.i128)
+    m["mxcsr"] = ("mxcsr", 0, Ty.i32)
     return m
 
 

@@ -93,12 +93,20 @@ def _iteration(ctx, kind: str, size: int) -> None:
         ctx.set_reg(_DI[asz], b.add(di, step))
 
 
+# SSE instructions that share a string mnemonic (MOVSD, CMPSD): name -> lifter, filled by their own modules.
+SSE_FORMS: dict = {}
+
+
 @lifter(*_NAMES)
 def lift_string(ctx):
     insn = ctx.insn
     kind, size = _NAMES[insn.name]
     if any(o.kind == "reg" and o.size >= 16 for o in insn.operands):
-        raise LiftError(f"SSE form {insn.text} is not a string instruction")
+        sse = SSE_FORMS.get(insn.name)
+        if sse is None:
+            raise LiftError(f"SSE form {insn.text} is not a string instruction")
+        sse(ctx)
+        return
     if kind in ("INS", "OUTS") and not (ctx.cpu.real or ctx.cpu.system):
         ctx.trap(GP)                            # IOPL 0, CPL 3: I/O is privileged (the system VM's port helpers
         #                                         check IOPL and the TSS I/O bitmap themselves)

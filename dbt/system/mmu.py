@@ -221,17 +221,16 @@ class SystemMemory(Memory):
     def _translate(self, addr: int, write: bool, user: bool | None = None):
         """(physical page, _Phys) for an access at linear ``addr`` with the current (or the given) privilege."""
         page = addr // PAGE
-        current = user is None or user == self.user_tlb
-        if current:
-            e = self._xl.get(page)
-            if e is not None and (not write or e[3]):
-                return e[0], e[1]
+        if user is None:
             user = self._user()
+        xl = self._xls[user]                 # supervisor accesses from ring 3 (IDT, TSS, frames) are cached too
+        e = xl.get(page)
+        if e is not None and (not write or e[3]):
+            return e[0], e[1]
         frame, user_w, sup_w, dirty = self.walk(addr, write, user)
         phys = self.phys_page(frame)
-        if current:
-            may_write = (user_w if user else sup_w) and dirty and phys.ram
-            self._xl[page] = (frame, phys, True, may_write)
+        may_write = (user_w if user else sup_w) and dirty and phys.ram
+        xl[page] = (frame, phys, True, may_write)
         return frame, phys
 
     def _page(self, addr: int, need: int, write=False, fetch=False):

@@ -11,16 +11,18 @@ signed overflow (MIN / -1) are undefined and are left alone. Otherwise the rule 
 - ``Into(op, args)``: the op is replaced in place by a cheaper op (``eq.i1 %c, 0`` -> ``not.i1 %c``), which is then
   simplified again.
 
-Commutative ops get their constant operand moved to the right, so each rule is written once. Only pure ops and the
-conditional control ops are touched (``brif``/``exitif``/``trapif`` on 1 become ``br``/``exit``/``trap``, on 0 they
-disappear); every other op with effects keeps its place and count.
+Commutative ops get their constant operand moved to the right, so each rule is written once. Vector ops
+(``ir.vector``) fold when all their operands are constant, and a ``vshuffle`` whose pattern keeps its first operand
+whole is that operand. Only pure ops and the conditional control ops are touched (``brif``/``exitif``/``trapif``
+on 1 become ``br``/``exit``/``trap``, on 0 they disappear); every other op with effects keeps its place and count.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from ir.ops import OP, OpDef, Shape, Ty
+from ir import vector
+from ir.ops import OP, VECTOR_SHAPES, OpDef, Shape, Ty
 from ir.passes.util import by_code, rename
 from ir.unit import Op
 
@@ -306,10 +308,24 @@ def _when(taken: OpDef):
     return h
 
 
+_IDENTITY_A = sum(k << (8 * k) for k in range(16))     # vshuffle pattern that gives a itself
+
+
+def _vector(env: _Env, o: Op):
+    """Vector ops (ir.vector): folded when every operand is constant; a shuffle that keeps a is a itself."""
+    ks = [env.consts.get(a) for a in o.args]
+    if None not in ks:
+        return Fold(vector.evaluate(o.op.name, ks, o.imm))
+    if o.op is OP.vshuffle and o.imm == _IDENTITY_A:
+        return Same(o.args[0])
+    return None
+
+
 CONDITIONAL = {"brif": "br", "exitif": "exit", "trapif": "trap"}  # conditional op -> op when always taken
 _BY_SHAPE = {Shape.BINARY: _two, Shape.CMP: _two, Shape.UNARY: _unary, Shape.CAST: _cast, Shape.SELECT: _select}
 HANDLERS = {op: _BY_SHAPE[op.shape] for op in OP if op.shape in _BY_SHAPE}
 HANDLERS.update({OP[c]: _when(OP[t]) for c, t in CONDITIONAL.items() if c in OP})
+HANDLERS.update({op: _vector for op in OP if op.shape in VECTOR_SHAPES})
 _DISPATCH = by_code(HANDLERS)
 _CONST = OP.const.code
 _MAX_REWRITES = 4  # an Into result is simplified again, a bounded number of times

@@ -25,6 +25,11 @@ Masks: ``flags_defined_mask`` is an int or ``fn(inputs) -> int`` for flags whose
 (shift counts). With ``DBT_DIFF_STRICT_FLAGS=1`` every flag is compared against the host CPU (our undefined flags are
 chosen to match Intel hosts).
 
+SSE state: with ``sse=True`` every case also gets random xmm registers (lanes of edge values; xmm0..xmm15 in mode
+64, xmm0..xmm7 in mode 32) and MXCSR 0x1F80; our emulator and the native oracle load them, and every xmm register and
+MXCSR are compared afterwards (Unicorn is not asked: its oracle adapter knows GPRs only). ``regs``/``cases`` may set
+'xmmN' (128-bit ints) and 'mxcsr' themselves.
+
 Speed: the oracles run once per form and their results are kept for the next backend's run of the same form (the
 tests are ordered form-major); our data area is rewritten and read through its host buffer in one copy per case.
 Environment: ``DBT_DIFF_CASES`` (sweep cases per form, 1000), ``DBT_DIFF_QUICK`` (quick cases, 50),
@@ -44,6 +49,8 @@ ALL_FLAGS = native.FLAGS_MASK
 NO_FLAGS = DF                           # DF is never changed by the instructions tested here: always compared
 
 REGS = {64: native.REGS64, 32: native.REGS32, 16: native.REGS32}     # mode 16: the full 32-bit registers
+XMM = {64: native.XMM_NAMES, 32: native.XMM_NAMES[:8], 16: native.XMM_NAMES[:8]}
+SSE_NAMES = frozenset(native.XMM_NAMES) | {"mxcsr"}
 SP = {64: "rsp", 32: "esp", 16: "esp"}
 DATA, DATA_SIZE = native.data_area(64)
 MEM_BASE = DATA + 0x8000
@@ -156,6 +163,25 @@ def edge_value(rng: random.Random, bits: int) -> int:
     return (rng.getrandbits(bits) | rng.getrandbits(bits) | rng.getrandbits(bits)) & mask     # dense bits
 
 
+def xmm_value(rng: random.Random) -> int:
+    """A 128-bit register value whose lanes (of a random width) are often edge cases: 0, 1, all ones, sign bits,
+    saturation boundaries, small shift counts."""
+    k = rng.random()
+    if k < 0.25:
+        return rng.getrandbits(128)
+    if k < 0.3:
+        return rng.choice((0, (1 << 128) - 1))
+    L = rng.choice((8, 16, 32, 64))
+    edges = (0, 1, 2, (1 << L) - 1, (1 << L) - 2, 1 << (L - 1), (1 << (L - 1)) - 1, (1 << (L - 1)) + 1, 0x7F, 0x80,
+             0xFF, 0x100, 0x7FFF, 0x8000)
+    m = (1 << L) - 1
+    r = 0
+    for i in range(128 // L):
+        v = rng.choice(edges) if rng.random() < 0.6 else rng.getrandbits(L)
+        r |= (v & m) << (L * i)
+    return r
+
+
 def random_inputs(rng: random.Random, mode: int) -> dict:
     """Random GPRs (stack pointer left at the oracle's default) and random arithmetic flags + DF."""
     bits = 32 if mode == 16 else mode
@@ -165,8 +191,11 @@ def random_inputs(rng: random.Random, mode: int) -> dict:
     return regs
 
 
-def _make_case(rng, mode, regs_gen, pin: str | None, fixed: dict | None):
+def _make_case(rng, mode, regs_gen, pin: str | None, fixed: dict | None, sse: bool = False):
     regs = random_inputs(rng, mode)
+    if sse:
+        regs.update({x: xmm_value(rng) for x in XMM[mode]})
+        regs["mxcsr"] = native.MXCSR_DEFAULT
     if pin:
         regs[pin] = geometry(mode).mem_base
     if regs_gen is not None:
@@ -176,15 +205,21 @@ def _make_case(rng, mode, regs_gen, pin: str | None, fixed: dict | None):
     if fixed:
         for k, v in fixed.items():
             regs[_canon(k, mode)] = v
-    width = (1 << max(mode, 32)) - 1
     for k in regs:
         if k != "flags":
-            regs[k] &= width
+            regs[k] &= _width(k, mode)
     regs["flags"] &= ALL_FLAGS
     return regs
 
 
 _ALIAS = {r64: r32 for r64, r32 in zip(native.REGS64, native.REGS32)}
+
+
+def _width(name: str, mode: int) -> int:
+    """The mask of register ``name``'s value in ``mode``."""
+    if name in SSE_NAMES:
+        return 0xFFFFFFFF if name == "mxcsr" else (1 << 128) - 1
+    return (1 << max(mode, 32)) - 1
 
 
 def _canon(name: str, mode: int) -> str:
@@ -290,8 +325,14 @@ class Runner:
         buf[:] = image
         for r in native.REGS64:
             st[r] = 0
+        for r in native.XMM_NAMES:
+            st[r] = 0
+        st["mxcsr"] = native.MXCSR_DEFAULT
         for k, v in regs.items():
             if k == "flags":
+                continue
+            if k in SSE_NAMES:
+                st[k] = v
                 continue
             st[native.REGS64[REGS[mode].index(k)]] = v
         st.unpack_flags(regs["flags"] | 0x202)
@@ -314,6 +355,8 @@ class Runner:
                 res["exception"] = "TIMEOUT" if stop == "count" else f"STOP_{stop}"
         out = {n: st[n64] for n, n64 in zip(REGS[mode], native.REGS64)}
         out["flags"] = st.pack_flags() & ALL_FLAGS
+        out.update({x: st[x] for x in XMM[mode]})
+        out["mxcsr"] = st["mxcsr"]
         res["state"] = out
         res["upper"] = {r: st[r] >> 32 for r in native.REGS64[:8]} if mode == 32 else {}
         if res["exception"] is None:
@@ -356,6 +399,9 @@ def _fmt_regs(regs: dict, mode: int, only=None) -> str:
     for k in REGS[mode]:
         if k in regs and (only is None or k in only):
             parts.append(f"{k}={regs[k]:0{w}x}")
+    for k in XMM[mode] + ("mxcsr",):
+        if k in regs and (only is None or k in only):
+            parts.append(f"{k}={regs[k]:0{32 if k != 'mxcsr' else 4}x}")
     if "flags" in regs and (only is None or "flags" in only):
         parts.append(f"flags={_fmt_flags(regs['flags'])}")
     return " ".join(parts)
@@ -381,6 +427,9 @@ def compare(mode, inputs, ours, ref, mask, oracle: str, compare_mem: bool):
     for r in REGS[mode]:
         if exp[r] != got[r]:
             diffs.append(f"{r}: expected {exp[r]:#x}, got {got[r]:#x}")
+    for r in XMM[mode] + ("mxcsr",):
+        if r in exp and exp[r] != got[r]:
+            diffs.append(f"{r}: expected {exp[r]:#034x}, got {got[r]:#034x}")
     ef = exp.get("rflags", exp.get("eflags", exp.get("flags"))) & mask
     gf = got["flags"] & mask
     if ef != gf:
@@ -421,7 +470,7 @@ LAST_STATS: dict = {}          # cases and faulting cases of the last check() (f
 def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, flags_defined_mask=ALL_FLAGS,
           backends=("interp", "llvm"), oracles=("native", "unicorn"), seed=None, mem_window=None,
           stack_window=STACK_WINDOW, fixed=None, max_insns=10000, check_precise=None, unicorn_ok=None, setup=None,
-          strict=None):
+          strict=None, sse=False):
     """Runs one fragment on every case and compares (see the module docstring). Returns the number of cases.
 
     cases: a count of random cases (default ``quick_cases()``) or a list of input dicts (register name -> value,
@@ -430,7 +479,8 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
     random. flags_defined_mask: int or ``fn(inputs) -> int``. unicorn_ok: ``fn(inputs, mem) -> bool`` for cases whose
     result Unicorn models (architecturally undefined results are compared with the host only). setup:
     ``fn(rng, regs, mem)`` edits a case's registers and memory windows (``Mem``) after they are generated.
-    strict: compare every flag with the host CPU (default: ``DBT_DIFF_STRICT_FLAGS``); Unicorn is then skipped."""
+    strict: compare every flag with the host CPU (default: ``DBT_DIFF_STRICT_FLAGS``); Unicorn is then skipped.
+    sse: random xmm registers and MXCSR in every case, compared afterwards (native oracle only)."""
     if isinstance(asm_or_bytes, str):
         code, text = assemble(asm_or_bytes, mode), asm_or_bytes
     else:
@@ -444,13 +494,13 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
     if cases is None:
         cases = quick_cases()
     if isinstance(cases, int):
-        inputs = [_make_case(rng, mode, regs, pin, fixed) for _ in range(cases)]
+        inputs = [_make_case(rng, mode, regs, pin, fixed, sse) for _ in range(cases)]
     else:
         inputs = []
         for c in cases:
-            r = _make_case(rng, mode, None, pin, fixed)
+            r = _make_case(rng, mode, None, pin, fixed, sse)
             for k, v in c.items():
-                r[_canon(k, mode)] = v & (ALL_FLAGS if _canon(k, mode) == "flags" else (1 << max(mode, 32)) - 1)
+                r[_canon(k, mode)] = v & (ALL_FLAGS if _canon(k, mode) == "flags" else _width(_canon(k, mode), mode))
             inputs.append(r)
     mems = []
     for r in inputs:
@@ -462,6 +512,8 @@ def check(asm_or_bytes, mode: int, cases=None, *, regs=None, mem_operand=False, 
         check_precise = mode != 16 and _single_insn(code, mode)     # mode 16: delivered through the IVT
     if mode == 16:
         oracles = tuple(o for o in oracles if o != "native")         # no native real mode
+    if any(k in SSE_NAMES for k in inputs[0]):
+        oracles = tuple(o for o in oracles if o == "native")         # the Unicorn adapter knows GPRs only
     if strict is None:
         strict = strict_flags()
 
@@ -540,6 +592,9 @@ def _precise(mode, inp, ours, mem) -> list:
     st = ours["state"]
     for r in REGS[mode]:
         if st[r] != inp[r]:
+            diffs.append(f"after the fault {r} = {st[r]:#x}, was {inp[r]:#x} (state not precise)")
+    for r in XMM[mode] + ("mxcsr",):
+        if r in inp and st[r] != inp[r]:
             diffs.append(f"after the fault {r} = {st[r]:#x}, was {inp[r]:#x} (state not precise)")
     if st["flags"] != inp["flags"]:
         diffs.append(f"after the fault flags = {_fmt_flags(st['flags'])}, were {_fmt_flags(inp['flags'])}")

@@ -17,6 +17,7 @@ from math import trunc
 import pytest
 
 from ir import OP, Builder, Field, Fields, Shape, Ty, Unit, parse_unit, verify
+from ir.ops import VECTOR_SHAPES
 from ir.passes import PIPELINE, constfold, copyprop, dce, deadstore, loadelim, optimize
 
 FIELDS = Fields([
@@ -1187,7 +1188,8 @@ def _cast_pairs(name):
             if (dst.bits < src.bits if name == "trunc" else dst.bits > src.bits)]
 
 
-PURE_OPS = [op for op in OP if op.pure and op.name != "const"]
+# Scalar ops (the vector ops on i128 values have their own tests: tests/backends/test_backend_vector.py).
+PURE_OPS = [op for op in OP if op.pure and op.name != "const" and op.shape not in VECTOR_SHAPES]
 
 
 @pytest.mark.parametrize("op", PURE_OPS, ids=str)

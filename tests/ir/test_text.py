@@ -60,6 +60,12 @@ def _every_op(fields: Fields | None) -> Unit:
         by_shape[Shape.EXITIF] = lambda op: b.exitif(c, x64)
     if hasattr(Shape, "TRAPIF"):
         by_shape[Shape.TRAPIF] = lambda op: b.trapif(6, c, x32)
+    if hasattr(Shape, "VBINARY"):          # vector ops on i128 values
+        by_shape[Shape.VBINARY] = lambda op: b.emit(op, Ty.i128, (b.zext(Ty.i128, x64), b.zext(Ty.i128, x32)),
+                                                   8 if op.name == "vsad" else 16)
+        by_shape[Shape.VSHIFT] = lambda op: b.emit(op, Ty.i128, (b.zext(Ty.i128, x64), x64), 32)
+        by_shape[Shape.VSHUFFLE] = lambda op: b.vshuffle(b.zext(Ty.i128, x64), b.zext(Ty.i128, x32), range(31, 15, -1))
+        by_shape[Shape.VMASK] = lambda op: b.vmovmsk(b.zext(Ty.i128, x32), 8)
     for op in OP:
         by_shape[op.shape](op)
         if op.terminator or op.shape is Shape.BRIF:

@@ -34,6 +34,11 @@ dict with keys ``code, mode, regs[, mem]``; ``mode`` is 32 or 64.  A result is::
      'vector': None | int,       # CPU exception vector (trapno), caught faults
      'fault_addr': None | int}   # si_addr of the caught fault
 
+SSE state: a case whose ``regs`` name any of 'xmm0'..'xmm15' (128-bit ints) or 'mxcsr' runs with all of them
+loaded (the others 0, MXCSR 0x1F80) and saved afterwards, and its result's ``regs`` also holds 'xmm0'..'xmm15'
+('xmm0'..'xmm7' in mode 32) and 'mxcsr'. Other cases run and report as before (their SSE state is not set).
+The host's own SSE state is kept by the fxsave/fxrstor around every case.
+
 ``regs`` / ``mem`` are None when an exception is reported.  Only CF PF AF ZF
 SF OF DF are taken from the input flags ('rflags', 'eflags' or 'flags') and
 reported in the output flags (all other bits masked to 0).  Unspecified
@@ -64,7 +69,7 @@ import traceback
 __all__ = [
     "run_native", "run_native_batch", "data_area", "code_address",
     "REGS64", "REGS32", "FLAGS_MASK", "DEFAULT_SP_OFFSET", "DATA_SIZE",
-    "normalize_case", "initial_regs",
+    "normalize_case", "initial_regs", "XMM_NAMES", "MXCSR_DEFAULT",
 ]
 
 # --------------------------------------------------------------------------
@@ -99,6 +104,8 @@ _O_PRO32 = 0x300        # 32-bit code: load state, jump to fragment
 _O_EPI32 = 0x400        # 32-bit code: save state, far jump to _O_BACK64
 _O_BACK64 = 0x500       # 64-bit code: restore host, return to ctypes
 _O_HANDLER = 0x600      # 64-bit SA_SIGINFO signal handler
+_O_XLOAD = 0x700        # 64-bit subroutine: load xmm0..xmm15 and MXCSR from _O_XIN
+_O_XSAVE = 0x800        # 64-bit: save xmm0..xmm15 and MXCSR to _O_XOUT, then BACK64 (the epilogues' way out)
 _O_CODE = 0x1000        # the fragment (+ appended "jmp epilogue")
 _CODE_MAX = 0x1000 - 5
 _O_IN = 0x2000          # 16 qword regs (REGS64 order) + qword flags
@@ -114,6 +121,11 @@ _O_TMP = 0x2220         # scratch qword
 _O_INGUEST = 0x2228     # dword: 1 while the stub / fragment runs
 _O_HOST_FS = 0x2230     # fs, gs selectors (words), then fs base, gs base
 _O_FXSAVE = 0x2400      # 512-byte fxsave area (16-aligned)
+_O_XIN = 0x2600         # 16 xmm registers (16 bytes each, xmm0 first) + MXCSR (a qword slot) + "use" qword
+_O_XOUT = 0x2800        # same layout, results
+_XMM_BYTES = 16 * 16 + 8
+MXCSR_DEFAULT = 0x1F80
+XMM_NAMES = tuple(f"xmm{i}" for i in range(16))
 _IN_BYTES = 17 * 8
 _OUT_BYTES = 23 * 8     # out regs + flags + fault record
 
@@ -260,6 +272,8 @@ def _stub_sources(S, fsgsbase=True):
         mov [rax], ds
         mov [rax + 2], es
         {save_fs}
+        mov rax, {A(S + _O_XLOAD)}
+        call rax
         mov rax, {A(INGUEST)}
         mov dword ptr [rax], 1
     """
@@ -282,7 +296,7 @@ def _stub_sources(S, fsgsbase=True):
         mov rcx, rax
         movabs rax, qword ptr [{A(TMP)}]
         mov [rcx], rax
-        jmp {A(S + _O_BACK64)}
+        jmp {A(S + _O_XSAVE)}
     """)
     # ---- mode 32 (compatibility mode) ---------------------------------------
     src[_O_ENTRY32] = (64, f"""
@@ -329,6 +343,28 @@ def _stub_sources(S, fsgsbase=True):
         fxrstor64 [rax]
         {pop_host}
         ret
+    """)
+    # ---- SSE state: loaded on entry (a subroutine), saved on the way out ------
+    XIN, XOUT = S + _O_XIN, S + _O_XOUT
+    # Only for cases that name SSE state (the qword after the inputs is 1): the others keep the old, faster path.
+    src[_O_XLOAD] = (64, f"""
+        mov rax, {A(XIN)}
+        cmp qword ptr [rax + {_XMM_BYTES}], 0
+        je xload_done
+        {chr(10).join(f"movdqu xmm{i}, [rax + {16 * i}]" for i in range(16))}
+        ldmxcsr [rax + 256]
+    xload_done:
+        ret
+    """)
+    src[_O_XSAVE] = (64, f"""
+        mov rax, {A(XIN)}
+        cmp qword ptr [rax + {_XMM_BYTES}], 0
+        je xsave_done
+        mov rax, {A(XOUT)}
+        {chr(10).join(f"movdqu [rax + {16 * i}], xmm{i}" for i in range(16))}
+        stmxcsr [rax + 256]
+    xsave_done:
+        jmp {A(S + _O_BACK64)}
     """)
     # ---- signal handler: void h(int sig, siginfo_t *si, ucontext_t *uc) -----
     # Installed with SA_RESETHAND: if the fault did not happen inside the
@@ -380,7 +416,7 @@ class _State:
             assert len(code) <= 0x100, (hex(off), len(code))
             ctypes.memmove(S + off, code, len(code))
         ctypes.memmove(S + _O_PTR32, struct.pack("<IH", S + _O_PRO32, USER32_CS), 6)
-        ctypes.memmove(S + _O_PTR64, struct.pack("<IH", S + _O_BACK64, USER64_CS), 6)
+        ctypes.memmove(S + _O_PTR64, struct.pack("<IH", S + _O_XSAVE, USER64_CS), 6)
         proto = ctypes.CFUNCTYPE(None)
         self.entry = {64: proto(S + _O_ENTRY64), 32: proto(S + _O_ENTRY32)}
         self.epi = {64: S + _O_EPI64, 32: S + _O_EPI32}
@@ -457,7 +493,32 @@ def initial_regs(mode, regs, sp_default):
 
 
 class _Prepared:
-    __slots__ = ("mode", "inblob", "codeblob", "writes", "reads", "roff")
+    __slots__ = ("mode", "inblob", "xmmblob", "simd", "codeblob", "writes", "reads", "roff")
+
+
+_NO_XMM = bytes(_XMM_BYTES + 8)          # input blob of a case without SSE state: its "use" qword is 0
+_XMM_INDEX = {n: i for i, n in enumerate(XMM_NAMES)}
+
+
+def _split_sse(regs):
+    """(regs without SSE names, xmm/mxcsr input blob, whether the case named SSE state)."""
+    xmm = [0] * 16
+    mxcsr = MXCSR_DEFAULT
+    rest, simd = {}, False
+    if not any(k[:1] in "xXmM" for k in regs):          # the common case, cheaply: no SSE name at all
+        return regs, _NO_XMM, False
+    for k, v in regs.items():
+        kl = k.lower()
+        if kl in _XMM_INDEX:
+            xmm[_XMM_INDEX[kl]] = int(v) & ((1 << 128) - 1)
+            simd = True
+        elif kl == "mxcsr":
+            mxcsr = int(v) & 0xFFFF            # reserved bits would make LDMXCSR fault
+            simd = True
+        else:
+            rest[k] = v
+    blob = b"".join(x.to_bytes(16, "little") for x in xmm) + struct.pack("<QQ", mxcsr, 1)
+    return rest, blob, simd
 
 
 def _prepare(case, st, roff):
@@ -467,17 +528,19 @@ def _prepare(case, st, roff):
     if len(code) > _CODE_MAX:
         raise ValueError("code fragment too long")
     data, size = st.data, DATA_SIZE
+    regs, xmmblob, simd = _split_sse(regs)
     vals, flags = initial_regs(mode, regs, data + DEFAULT_SP_OFFSET)
     vals = vals + [0] * (16 - len(vals))
     p = _Prepared()
     p.mode = mode
     p.inblob = struct.pack("<17Q", *vals, flags | _FLAGS_FIXED)
+    p.xmmblob, p.simd = xmmblob, simd
     codeaddr = st.stub + _O_CODE
     rel = st.epi[mode] - (codeaddr + len(code) + 5)
     p.codeblob = code + b"\xe9" + struct.pack("<i", rel)       # jmp epilogue
     p.writes, p.reads = [], []
     p.roff = roff
-    off = roff + _OUT_BYTES
+    off = roff + _OUT_BYTES + _XMM_BYTES
     for addr, b in mem.items():
         b = bytes(b)
         if not (data <= addr and addr + len(b) <= data + size):
@@ -512,6 +575,11 @@ def _parse(p, buf, base):
     else:
         regs = {n: v & 0xFFFFFFFF for n, v in zip(REGS32, vals)}
         regs["eflags"] = vals[16] & FLAGS_MASK
+    if p.simd:
+        x = o + _OUT_BYTES
+        for i in range(16 if p.mode == 64 else 8):
+            regs[XMM_NAMES[i]] = int.from_bytes(buf[x + 16 * i:x + 16 * i + 16], "little")
+        regs["mxcsr"] = struct.unpack_from("<Q", buf, x + 256)[0] & 0xFFFFFFFF
     mem = {}
     for addr, n, off in p.reads:
         o = off - base
@@ -557,6 +625,8 @@ def _child_main(st, prepared, start, res, catch_faults):
         memmove, memset = ctypes.memmove, ctypes.memset
         data = st.data
         slot_in, slot_out = st.stub + _O_IN, st.stub + _O_OUT
+        xin, xout = st.stub + _O_XIN, st.stub + _O_XOUT
+        xlast = None
         code = st.stub + _O_CODE
         entry = st.entry
         fault = ctypes.c_uint64.from_address(st.stub + _O_FAULT)
@@ -565,12 +635,17 @@ def _child_main(st, prepared, start, res, catch_faults):
         for i in range(start, len(prepared)):
             p = prepared[i]
             memmove(slot_in, p.inblob, _IN_BYTES)
+            if p.xmmblob is not xlast:          # SSE inputs: rewritten only when they change
+                memmove(xin, p.xmmblob, _XMM_BYTES + 8)
+                xlast = p.xmmblob
             memmove(code, p.codeblob, len(p.codeblob))
             memset(data, 0, DATA_SIZE)
             for addr, b in p.writes:
                 memmove(addr, b, len(b))
             entry[p.mode]()
             memmove(res + p.roff, slot_out, _OUT_BYTES)
+            if p.simd:
+                memmove(res + p.roff + _OUT_BYTES, xout, _XMM_BYTES)
             if fault.value:
                 _install_handlers(st, (fault.value,))      # SA_RESETHAND re-arm
                 fault.value = 0
