@@ -56,3 +56,21 @@ def test_helper_gets_next_rip_and_resumes_where_it_says(backend):
     assert seen == [(first, 60, 4), (second, 8, 5)]
     assert eng.state["rbx"] == 8 and eng.state["rax"] == 10       # "inc eax" was skipped
     assert eng.state["rcx"] == second
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cet_instructions_are_nops(backend):
+    """ENDBR64/ENDBR32/RDSSPQ without CET: nothing changes (the host agrees: see the sysregs case); INCSSPQ is #UD
+    (outside the hint-NOP space)."""
+    code = bytes.fromhex("f30f1efa" "b8ffffffff" "f3480f1ec8" "f30f1efb" "f4")
+    emu = Emulator(64, backend=backend)
+    emu.mem_map(CODE, 0x1000, "rwx")
+    emu.mem_write(CODE, code)
+    emu.reg_write("rflags", 0x2 | 0x1 | 0x40)
+    assert emu.emu_start(CODE) == "hlt"
+    assert emu.reg_read("rax") == 0xFFFFFFFF and emu.reg_read("rflags") & 0xFFF == 0x43
+    assert emu.reg_read("rip") == CODE + len(code)
+    emu.mem_write(CODE, bytes.fromhex("f3480faee8"))                 # incsspq rax
+    with pytest.raises(GuestFault) as e:
+        emu.emu_start(CODE)
+    assert e.value.vector == 6 and e.value.pc == CODE

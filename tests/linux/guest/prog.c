@@ -441,6 +441,9 @@ static int case_sysregs(void) {
     u64 after;
     __asm__ volatile("stc\n mov $39, %%eax\n syscall\n pushf\n pop %0" : "=r"(after) : : "rax", "rcx", "r11", "memory");
     kv("flags_kept_cf", after & 1);
+    u64 ssp = 0;
+    __asm__ volatile("endbr64\n rdsspq %0\n endbr32" : "+r"(ssp));   /* no CET: NOPs (hint space) */
+    kv("rdssp_without_shadow_stack", ssp);
     return 0;
 }
 
