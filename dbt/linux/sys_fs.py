@@ -579,10 +579,11 @@ def sys_utimensat(proc, dirfd, path, times, flags):
         def pick(s, n, old):
             return now if n == UTIME_NOW else old if n == UTIME_OMIT else s * 10**9 + n
         ns = (pick(a_s, a_n, st.st_atime_ns if st else 0), pick(m_s, m_n, st.st_mtime_ns if st else 0))
+    times_kw = {} if ns is None else {"ns": ns}            # no times: now (os.utime refuses ns=None)
     if target:
-        os.utime(target, ns=ns, dir_fd=_dirfd(dirfd), follow_symlinks=not flags & AT_SYMLINK_NOFOLLOW)
+        os.utime(target, dir_fd=_dirfd(dirfd), follow_symlinks=not flags & AT_SYMLINK_NOFOLLOW, **times_kw)
     else:
-        os.utime(sdec(dirfd, 32), ns=ns)
+        os.utime(sdec(dirfd, 32), **times_kw)
     return 0
 
 

@@ -73,6 +73,17 @@ static int case_files(long argc, char **argv) {
     kv("st_size2", st[6]);
     show("newfstatat", SC(262, -100, "a.txt", st, 0));
     kv("st_nlink", st[2]);
+    i64 times[4] = {1000, 0, 2000, 5};
+    show("utimensat", SC(280, -100, "a.txt", times, 0));
+    SC(4, "a.txt", st);
+    kv("atime", st[9]); kv("mtime", st[11]); kv("mtime_ns", st[12]);
+    i64 omit[4] = {0, (1 << 30) - 2, 3000, 0};                        /* UTIME_OMIT for atime */
+    show("utimensat_omit", SC(280, -100, "a.txt", omit, 0));
+    SC(4, "a.txt", st);
+    kv("atime_kept", st[9]); kv("mtime2", st[11]);
+    show("futimens_now", SC(280, fd, 0, 0, 0));
+    SC(5, fd, st);
+    kv("mtime_now", st[11] > 1000000000);
     show("stat_missing", SC(4, "nope", st));
     show("access_ok", SC(21, "a.txt", 4));
     show("access_missing", SC(21, "nope", 0));
