@@ -64,7 +64,6 @@ class Process:
         self.pending_exec = None
         self.last_fault = None
         self.is_child = False
-        self.interruptible = False          # inside a blocking host call a host signal may interrupt
 
     @property
     def done(self) -> bool:

@@ -149,6 +149,7 @@ class Signals:
         self.ss_sp, self.ss_size, self.ss_flags = 0, 0, SS_DISABLE
         self._host_old: dict[int, object] = {}
         self._kicker: Kicker | None = None
+        self.forwarding = False              # some host signal is forwarded: waiting calls watch for it
         self._ext_slots = _extended_slots(proc.state.layout)
         self._ext_saved: dict[int, list[int]] = {}     # frame address -> extended state at delivery
 
@@ -281,10 +282,6 @@ class Signals:
     def _host_handler(self, signum, frame) -> None:
         self.post(signum, siginfo(signum, SI_USER))
         self.proc.engine.request_exit()
-        if self.proc.interruptible and self.deliverable():
-            from dbt.linux.syscalls import Interrupted
-            self.proc.interruptible = False
-            raise Interrupted()
 
     def forward_host(self, sig: int) -> None:
         """Mirrors the guest's disposition of ``sig`` on the host: forwarded when handled, else as the host has it."""
@@ -300,6 +297,7 @@ class Signals:
                 _host.signal(sig, _host.SIG_IGN)
             else:
                 _host.signal(sig, self._host_handler)
+                self.forwarding = True
                 if self._kicker is None:
                     self._kicker = Kicker(self.proc.engine)
                     self.proc.reserved_fds.update((self._kicker.rfd, self._kicker.wfd))

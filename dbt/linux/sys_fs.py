@@ -15,10 +15,11 @@ import ctypes
 import errno
 import fcntl
 import os
+import select
 import struct
 
 from dbt.linux.abi import pack_stat, pack_statx
-from dbt.linux.syscalls import syscall
+from dbt.linux.syscalls import syscall, wait_fd
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x1000
@@ -61,6 +62,7 @@ def newfd(proc, fd: int, cloexec: bool) -> int:
 def sys_read(proc, fd, buf, count):
     n = min(count, MAX_IO)
     proc.io.check_write(buf, n)                 # fault before consuming input
+    wait_fd(proc, sdec(fd, 32), select.POLLIN)
     data = os.read(sdec(fd, 32), n)
     proc.io.write(buf, data)
     return len(data)
@@ -68,7 +70,9 @@ def sys_read(proc, fd, buf, count):
 
 @syscall("write", "dxu")
 def sys_write(proc, fd, buf, count):
-    return os.write(sdec(fd, 32), proc.io.read(buf, min(count, MAX_IO)))
+    data = proc.io.read(buf, min(count, MAX_IO))
+    wait_fd(proc, sdec(fd, 32), select.POLLOUT)
+    return os.write(sdec(fd, 32), data)
 
 
 @syscall("pread64", "dxud")
@@ -92,6 +96,8 @@ def sys_readv(proc, fd, iov, cnt):
         if not n:
             continue
         proc.io.check_write(base, min(n, MAX_IO))
+        if not total:
+            wait_fd(proc, sdec(fd, 32), select.POLLIN)
         data = os.read(sdec(fd, 32), min(n, MAX_IO))
         proc.io.write(base, data)
         total += len(data)
@@ -105,6 +111,7 @@ def sys_writev(proc, fd, iov, cnt):
     if cnt > 1024:
         return -errno.EINVAL
     data = b"".join(proc.io.read(base, n) for base, n in proc.io.iovec(iov, cnt))
+    wait_fd(proc, sdec(fd, 32), select.POLLOUT)
     return os.write(sdec(fd, 32), data)
 
 

@@ -18,7 +18,7 @@ import time
 
 from dbt.linux.abi import pack_rusage, pack_utsname
 from dbt.linux.sys_fs import sdec
-from dbt.linux.syscalls import syscall
+from dbt.linux.syscalls import Interrupted, syscall
 
 RLIM_INFINITY = (1 << 64) - 1
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 0, 1, 9, 10
@@ -137,6 +137,23 @@ def sys_futex(proc, uaddr, op, val, timeout, uaddr2, val3):
 
 
 # Polling --------------------------------------------------------------------------------------------------------------
+def _waiting(proc, wait, timeout_s: float | None):
+    """``wait(t)`` waits up to t seconds (None: forever) and returns a result or None on timeout. While host signals
+    are forwarded to the guest, waits in slices and raises Interrupted when one arrives (the call returns -EINTR)."""
+    from dbt.linux.syscalls import WAIT_SLICE
+    if not proc.signals.forwarding or timeout_s == 0:
+        return wait(timeout_s)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        step = WAIT_SLICE if deadline is None else max(0.0, min(WAIT_SLICE, deadline - time.monotonic()))
+        r = wait(step)
+        if r is not None:
+            return r
+        if proc.signals.deliverable():
+            raise Interrupted()
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+
 def _poll(proc, fds: int, nfds: int, timeout_ms: float | None) -> int:
     if nfds > 4096:
         return -errno.EINVAL
@@ -146,7 +163,8 @@ def _poll(proc, fds: int, nfds: int, timeout_ms: float | None) -> int:
     for fd, events, _ in entries:
         if fd >= 0:
             p.register(fd, events & 0xFFFF)
-    res = dict(p.poll(timeout_ms))
+    res = dict(_waiting(proc, lambda t: p.poll(None if t is None else t * 1000) or None,
+                        None if timeout_ms is None else timeout_ms / 1000) or ())
     out = bytearray()
     n = 0
     for fd, events, _ in entries:
@@ -188,7 +206,10 @@ def _select(proc, n, rd, wr, ex, timeout_s):
     if sdec(n, 32) < 0 or n > 1024:
         return -errno.EINVAL
     r, w, x = _fdset(proc, rd, n), _fdset(proc, wr, n), _fdset(proc, ex, n)
-    rr, ww, xx = select.select(r, w, x, timeout_s)
+    def ready(t):
+        s = select.select(r, w, x, t)
+        return s if any(s) else None
+    rr, ww, xx = _waiting(proc, ready, timeout_s) or ([], [], [])
     _put_fdset(proc, rd, n, rr)
     _put_fdset(proc, wr, n, ww)
     _put_fdset(proc, ex, n, xx)

@@ -16,7 +16,7 @@ import sys
 
 from dbt.linux.abi import pack_rusage
 from dbt.linux.sys_fs import sdec
-from dbt.linux.syscalls import NORETURN, syscall
+from dbt.linux.syscalls import NORETURN, syscall, wait_until
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
@@ -196,13 +196,15 @@ def sys_clone(proc, flags, newsp, parent_tid, child_tid, tls):
 
 @syscall("wait4", "dxxx")
 def sys_wait4(proc, pid, status, options, rusage):
-    while True:
-        try:
-            got, st, ru = os.wait4(sdec(pid, 32), options & 0xFFFFFFFF)
-            break
-        except InterruptedError:
-            if proc.signals.deliverable():
-                return -errno.EINTR
+    WNOHANG = 1
+    pid, options = sdec(pid, 32), options & 0xFFFFFFFF
+    if options & WNOHANG or not proc.signals.forwarding:
+        got, st, ru = os.wait4(pid, options)
+    else:                                       # watch for guest signals while the child runs
+        def reaped():
+            r = os.wait4(pid, options | WNOHANG)
+            return r if r[0] else None
+        got, st, ru = wait_until(proc, reaped)
     if got and status:
         proc.io.put_u32(status, st)
     if got and rusage:

@@ -21,16 +21,53 @@ from dbt.linux.guestmem import Efault
 from dbt.linux.nr import NAMES, NUMBERS
 
 HANDLERS: dict[int, tuple] = {}         # nr -> (fn, fmt, nargs)
-# Calls that may block in the host: a host signal the guest handles interrupts them (-EINTR), and those in
-# RESTARTABLE are restarted instead when the handler has SA_RESTART (the kernel's -ERESTARTSYS).
-BLOCKING = frozenset(["read", "readv", "pread64", "write", "writev", "pwrite64", "wait4", "poll", "ppoll", "select",
-                      "pselect6", "open", "openat", "futex", "sendfile"])
-RESTARTABLE = frozenset(["read", "readv", "pread64", "write", "writev", "pwrite64", "wait4", "open", "openat",
-                         "futex", "sendfile"])
+# Calls that wait in ``wait_fd``/``wait_until`` end with -EINTR when a signal for the guest arrives meanwhile; those
+# in RESTARTABLE run again instead when the handler has SA_RESTART (the kernel's -ERESTARTSYS).
+RESTARTABLE = frozenset(["read", "readv", "write", "writev", "wait4", "sendfile"])
+WAIT_SLICE = 0.02           # seconds between checks for a guest signal while a call waits
 
 
 class Interrupted(Exception):
-    """Raised by the host-signal handler inside a blocking host call (see ``BLOCKING``)."""
+    """A waiting system call saw a signal for the guest (see ``wait_fd``)."""
+
+
+def _signal_pending(proc) -> bool:
+    return bool(proc.signals.deliverable())
+
+
+def wait_fd(proc, fd: int, events: int) -> None:
+    """Waits until a blocking ``fd`` is ready for ``events`` (select.POLLIN/POLLOUT) before the host call that would
+    block on it, watching for guest signals (Interrupted). Only while host signals are forwarded to the guest: a
+    plain blocking call is as good otherwise. Non-blocking descriptors return at once (the call gives EAGAIN)."""
+    import select
+    if not proc.signals.forwarding or fd < 0:
+        return
+    try:
+        if not os.get_blocking(fd):
+            return
+    except OSError:
+        return                                      # EBADF and the like: the call itself reports it
+    p = select.poll()
+    p.register(fd, events)
+    while not p.poll(int(WAIT_SLICE * 1000)):
+        if _signal_pending(proc):
+            raise Interrupted()
+
+
+def wait_until(proc, attempt, timeout: float | None = None):
+    """Calls ``attempt()`` (non-blocking: None when it would block) until it gives a result, ``timeout`` seconds pass
+    (returns None) or a guest signal arrives (Interrupted)."""
+    import time
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        r = attempt()
+        if r is not None:
+            return r
+        if _signal_pending(proc):
+            raise Interrupted()
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(WAIT_SLICE if deadline is None else max(0.0, min(WAIT_SLICE, deadline - time.monotonic())))
 MODULES = ("sys_fs", "sys_mem", "sys_proc", "sys_time", "sys_misc", "signals")
 NORETURN = object()                     # a handler's result when the registers are already final (rt_sigreturn)
 RESTART = object()                      # interrupted by a signal whose handler has SA_RESTART: run the call again
@@ -97,9 +134,7 @@ class Dispatcher:
         if self.strace:
             text = ",".join(_arg(proc, k, a) for k, a in zip(fmt, args[:nargs]))
             self.log(f"{proc.pid} {name}({text})")
-        blocking = name in BLOCKING
         try:
-            proc.interruptible = blocking
             r = fn(proc, *args[:nargs])
         except Interrupted:
             r = -errno.EINTR
@@ -110,8 +145,6 @@ class Dispatcher:
             r = -(e.errno or errno.EIO)
         except Efault:
             r = -errno.EFAULT
-        finally:
-            proc.interruptible = False
         if r is not NORETURN and r is not RESTART and r == -errno.EPIPE:
             from dbt.linux.signals import SI_USER, SIGPIPE, siginfo
             proc.signals.post(SIGPIPE, siginfo(SIGPIPE, SI_USER, pid=proc.pid, uid=os.getuid()))

@@ -15,6 +15,7 @@ CASES = [
     ["sysregs"],                             # SYSCALL: RCX = next RIP, R11 = RFLAGS, flags kept
     ["maps"],                                # /proc/self/maps: stack, code and mappings with their permissions
     ["fork"],                                # fork + pipe + wait4 (exit status, death by signal), vfork
+    ["sigchld"],                             # a SIGCHLD handler while wait4 waits: the status is not lost
     ["exec"],                                # execve errors, then execve of itself with new argv/envp
     ["die", "term"],                         # kill(self, SIGTERM) with the default action: 128 + 15
     ["die", "segv"],                         # unhandled SIGSEGV: 139

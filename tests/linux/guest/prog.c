@@ -525,6 +525,29 @@ static int case_hostsig_read(char **argv) {
     return 0;
 }
 
+static volatile int chld_hits;
+static void on_chld(int sig, struct siginfo_ *si, void *uc) { chld_hits++; }
+
+static int case_sigchld(void) {
+    /* SIGCHLD handled while the parent waits in wait4: the child's status must not be lost */
+    show("sigaction_chld", sigaction_(17, on_chld, SA_SIGINFO, 0));
+    flush();
+    i64 pid = SC0(57);
+    if (pid == 0) {
+        u64 req[2] = {0, 50 * 1000 * 1000};
+        SC(35, req, 0);
+        SC(60, 3);
+    }
+    int status = 0;
+    i64 r, eintr = 0;
+    do { r = SC(61, pid, &status, 0, 0); if (r == -4) eintr++; } while (r == -4);
+    kv("wait4_is_child", r == pid);
+    kv("exit_status", (status >> 8) & 0xff);
+    for (int i = 0; i < 200 && !chld_hits; i++) { u64 req[2] = {0, 10 * 1000 * 1000}; SC(35, req, 0); }
+    kv("handler_ran", chld_hits > 0);
+    return 0;
+}
+
 static int case_unsupported(void) {
     show("io_setup", SC(206, 1, 0));
     show("io_setup_again", SC(206, 1, 0));
@@ -546,6 +569,7 @@ int cmain(long argc, char **argv, char **envp, u64 *auxv) {
     if (seq(c, "sysregs")) return case_sysregs();
     if (seq(c, "hostsig")) return case_hostsig();
     if (seq(c, "maps")) return case_maps();
+    if (seq(c, "sigchld")) return case_sigchld();
     if (seq(c, "execscript")) return case_execscript(argv);
     if (seq(c, "hostsig_read")) return case_hostsig_read(argv);
     ks("unknown case", c);
