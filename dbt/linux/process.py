@@ -206,8 +206,8 @@ class Process:
     def _end(self) -> int:
         if self.term_signal is not None:
             sig = self.term_signal
-            if sig in (4, 11) and self.last_fault is not None and self.last_fault[0] == 6:
-                self._report_ud(self.last_fault[1])
+            if sig == 4 and self.last_fault is not None and self.last_fault[0] in (6, 7):
+                self._report_ud(*self.last_fault)
             if self.is_child:
                 self._die_by(sig)
             return 128 + sig
@@ -216,14 +216,17 @@ class Process:
             os._exit(self.exit_status)
         return self.exit_status
 
-    def _report_ud(self, pc: int) -> None:
-        """A guest killed by SIGILL: name the instruction, since it is often one the lifter does not implement."""
+    def _report_ud(self, vector: int, pc: int) -> None:
+        """A guest killed by SIGILL (#UD, or #NM: an x87 instruction on the FPU-less CPU model): name the
+        instruction, since it is often one the lifter does not implement."""
         from dbt.lift import LIFTERS
         try:
             insn = self.engine.decoder.decode(self.mem.fetch(pc, 15))
             what = insn.text if insn.valid else "an undecodable instruction"
             why = " (not implemented by dbt)" if insn.valid and insn.name not in LIFTERS and \
                 not insn.name.startswith("UD") else ""
+            if vector == 7:
+                why = " (#NM: no x87 FPU in this CPU model)"
         except Exception:  # noqa: BLE001  (only a message)
             what, why = "an unreadable instruction", ""
         sys.stderr.write(f"dbt: SIGILL at {pc:#x}: {what}{why}\n")
