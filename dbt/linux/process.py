@@ -192,6 +192,10 @@ class Process:
                     self._do_exec()
                 if not self.done:
                     self.signals.deliver_pending()
+        except KeyboardInterrupt:
+            if self.is_child:                         # Ctrl-C reached the whole process group: die as by SIGINT
+                self._die_by(_host.SIGINT)
+            raise
         except BaseException:
             if self.is_child:
                 import traceback
@@ -212,7 +216,11 @@ class Process:
                 self._die_by(sig)
             return 128 + sig
         if self.is_child:
-            sys.stdout.flush()
+            for f in (sys.stdout, sys.stderr):
+                try:
+                    f.flush()
+                except (OSError, ValueError):
+                    pass
             os._exit(self.exit_status)
         return self.exit_status
 
@@ -232,8 +240,11 @@ class Process:
         sys.stderr.write(f"dbt: SIGILL at {pc:#x}: {what}{why}\n")
 
     def _die_by(self, sig: int) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except (OSError, ValueError):
+                pass
         try:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             _host.signal(sig, _host.SIG_DFL)
