@@ -49,6 +49,19 @@ def dynamic(tmp_path_factory):
     return prog, twin, root
 
 
+@pytest.fixture(scope="session")
+def glibc_prog(tmp_path_factory) -> Path:
+    """guest/libc.c linked with the static glibc (a normal C program: it needs the SSE2 integer instructions)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed: the process-VM guests are compiled at test time")
+    out = tmp_path_factory.mktemp("glibc") / "libc"
+    r = subprocess.run(["gcc", "-O2", "-static", "-fno-stack-protector", "-o", str(out), str(GUEST / "libc.c")],
+                       capture_output=True, check=False)
+    if r.returncode:
+        pytest.skip(f"no static glibc to link against (libc.a): {r.stderr.decode()[-200:]}")
+    return out
+
+
 def status_of(returncode: int) -> int:
     """A native returncode as the process VM reports it: killed by signal N -> 128 + N."""
     return 128 - returncode if returncode < 0 else returncode

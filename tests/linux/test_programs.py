@@ -157,3 +157,13 @@ def test_execve_of_a_script(prog, backend, tmp_path, capfd):
     assert want_out == "execve_script -> -13\n"
     out, _, status = run_vm([prog, "execscript", noexec], backend, capfd)
     assert (out, status) == (want_out, want_status)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_static_glibc_program(glibc_prog, backend, tmp_path, capfd):
+    """A normal static glibc program (stdio, malloc, qsort, atexit, fork/waitpid, pipe, sigaction + siglongjmp)."""
+    argv = [glibc_prog, "a", tmp_path / "f.txt"]
+    want_out, want_status = run_native(argv)
+    assert "recovered from signal 11\natexit ran\n" in want_out and want_status == 3
+    out, _, status = run_vm(argv, backend, capfd)
+    assert (out, status) == (want_out, want_status)
