@@ -6,4 +6,13 @@ in ``backends`` run it (an IR interpreter for cold code, LLVM-compiled native co
 
 from dbt.api import Emulator, GuestFault
 
-__all__ = ["Emulator", "GuestFault"]
+
+def __getattr__(name):
+    # dbt.Process (the Linux process VM) is imported on first use: it pulls in the loader and the syscall tables.
+    if name == "Process":
+        from dbt.linux import Process
+        return Process
+    raise AttributeError(f"module 'dbt' has no attribute {name!r}")
+
+
+__all__ = ["Emulator", "GuestFault", "Process"]

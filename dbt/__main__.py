@@ -1,5 +1,6 @@
-"""Command line: ``python -m dbt boot`` boots a PC guest on its serial console (dbt/boot.py); ``python -m dbt demo``
-runs a bundled x86-64 program and prints its result and statistics."""
+"""Command line: ``python -m dbt boot`` boots a PC guest on its serial console (dbt/boot.py); ``python -m dbt run``
+runs a Linux x86-64 program in the process VM (dbt/linux/cli.py); ``python -m dbt demo`` runs a bundled x86-64
+program and prints its result and statistics."""
 
 from __future__ import annotations
 
@@ -42,9 +43,13 @@ def main(argv=None) -> int:
     d.add_argument("--backend", default="auto", choices=["auto", "interp", "llvm"])
     from dbt import boot
     boot.add_parser(sub)
+    from dbt.linux import cli as linux_cli
+    linux_cli.add_parser(sub)
     args = p.parse_args(argv)
     if args.cmd == "boot":
         return boot.run(args)
+    if args.cmd == "run":
+        return linux_cli.run(args)
     if args.cmd == "demo":
         from dbt.guests import KERNELS
         if args.kernel != "all" and args.kernel not in KERNELS:

@@ -59,6 +59,13 @@ def _port_out(state, memory, port, size, value):
     return 0
 
 
+def _no_syscall(state, memory, next_ip):
+    """SYSCALL with no OS personality attached (the plain Emulator): #UD, as with IA32_EFER.SCE = 0. A process VM
+    (dbt.linux) replaces this helper with its system-call dispatcher."""
+    from dbt.memory import CpuException
+    raise CpuException(6, 0, "SYSCALL: no operating system is attached to this engine")
+
+
 def install(engine) -> None:
     """Registers the helpers an engine's translated code may call."""
     def rdtsc(state, memory):
@@ -68,3 +75,4 @@ def install(engine) -> None:
     engine.helpers["rdtsc"] = rdtsc
     engine.helpers["port_in"] = _port_in
     engine.helpers["port_out"] = _port_out
+    engine.helpers["syscall"] = _no_syscall
