@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double doubles[] = {
+static volatile double doubles[] = {   /* volatile: converted and printed at run time */
     0.0, -0.0, 1.0, -1.5, 0.1, 0.5, 1.5, 2.5, 0.125, 0.375, 1e-5, 123456.789, 1e21, 1e22, 1e-300, 5e-324,
     2.2250738585072014e-308, 1.7976931348623157e308, 3.14159265358979323846, 2.718281828459045, 1.0 / 3.0,
     0.30000000000000004, 9.995, 1.005, 2.675, 1234567890123456789.0, -987.654321,
@@ -34,7 +34,7 @@ int main(void) {
     for (size_t i = 0; i < n; i++) roundtrip_double(doubles[i]);
     printf("inf %f %e %g nan %f %g\n", INFINITY, -INFINITY, INFINITY, NAN, -NAN);
 
-    float floats[] = {0.1f, 1.0f / 3.0f, 16777217.0f, 3.4028235e38f, 1.17549435e-38f, 1e-45f};
+    static volatile float floats[] = {0.1f, 1.0f / 3.0f, 16777217.0f, 3.4028235e38f, 1.17549435e-38f, 1e-45f};
     for (size_t i = 0; i < sizeof floats / sizeof *floats; i++) {
         char *end;
         char buf[48];
@@ -43,7 +43,7 @@ int main(void) {
         printf("float %.9g %a %f back=%s\n", floats[i], floats[i], floats[i], back == floats[i] ? "same" : "DIFF");
     }
 
-    long double lds[] = {1.0L / 3.0L, 3.14159265358979323846264338327950288L, 1e4000L, 1e-4000L, -0.1L,
+    static volatile long double lds[] = {1.0L / 3.0L, 3.14159265358979323846264338327950288L, 1e4000L, 1e-4000L, -0.1L,
                          18446744073709551615.0L, 0.5L + 1e-19L};
     for (size_t i = 0; i < sizeof lds / sizeof *lds; i++)
         printf("ld %Lf %.20Lf %Le %.25Le %Lg %.21Lg %La\n", lds[i], lds[i], lds[i], lds[i], lds[i], lds[i], lds[i]);
@@ -61,7 +61,7 @@ int main(void) {
         printf("strtod(%s) = %.17g %a rest=\"%s\"\n", parse[i], v, v, end);
     }
 
-    double xs[] = {0.0, 0.5, 1.0, 2.0, 10.0, -3.75, 100.25};
+    static volatile double xs[] = {0.0, 0.5, 1.0, 2.0, 10.0, -3.75, 100.25};
     for (size_t i = 0; i < sizeof xs / sizeof *xs; i++) {
         double x = xs[i];
         printf("libm x=%g sqrt=%.17g floor=%g ceil=%g pow=%.17g exp=%.17g log=%.17g sin=%.17g fmod=%.17g\n", x,
