@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Whole-process speed of the process VM: CPU-bound C programs (bench/programs/*.c) run natively, under
-``qemu-x86_64`` (qemu-user, TCG) and under ``python -m dbt run``, side by side in one pyperf run.
+"""Whole-process speed of the process VM: seven CPU-bound C programs (bench/programs/*.c: sieve, sha256, crc32,
+matmul, qsort, bytecode, nbody) run natively, under ``qemu-x86_64`` (qemu-user, TCG) and under ``python -m dbt
+run``, side by side in one pyperf run.
 
 The programs are built with ``gcc -O2 -static PROGRAM.c -lm`` (static: no dynamic loader or shared-library
 relocation in the measurement, the same binary for every runner) into ``$TMPDIR/dbt-bench-process/``, keyed by a
@@ -55,6 +56,7 @@ SIZES = {
     "matmul": {"full": ("400", "16"), "small": ("200", "12")},
     "qsort": {"full": ("1000000", "3"), "small": ("100000", "3")},
     "bytecode": {"full": ("200000",), "small": ("20000",)},
+    "nbody": {"full": ("5000000",), "small": ("500000",)},
 }
 CHECKSUM = re.compile(rb"^checksum: .+$", re.MULTILINE)
 TIMEOUT = 3600

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 
@@ -139,7 +140,7 @@ def test_python3(runner, tmp_path):
     env = harness.fixed_env()
     argv = [PYTHON, "-I", "-S", "-c", PY_SCRIPT]    # isolated: no user site, no site-packages scan
     native = harness.run(argv, env=env, cwd=tmp_path)
-    text = json.dumps([{"n": i, "sq": i * i, "name": "item%03d" % i, "f": round(__import__("math").sin(i) * 1000, 6)}
+    text = json.dumps([{"n": i, "sq": i * i, "name": f"item{i:03d}", "f": round(math.sin(i) * 1000, 6)}
                        for i in range(300)], sort_keys=True)
     assert native.status == 300 % 256, native.describe()
     assert native.stdout.splitlines()[1].decode() == hashlib.sha256(text.encode()).hexdigest()
