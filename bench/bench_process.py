@@ -103,12 +103,16 @@ def runner_command(runner: str, stats: bool = False) -> tuple[list[str], dict[st
     return [sys.executable, "-m", "dbt", "run", *(["--stats"] if stats else [])], env
 
 
-# Any "name: number[unit]" or "name=number[unit]" in dbt's --stats output: names are lower-cased, spaces and dashes
-# become "_", units s/ms/us convert to seconds and % to a fraction. Expected (not yet fixed when this was written):
-# lines on stderr after the guest exits such as "insns_executed=123456 blocks_translated=789" or
-# "decode: 0.12 s", "compile: 340 ms", "translate share: 42%". Whatever else it prints is ignored.
-STAT = re.compile(r"([A-Za-z][A-Za-z0-9_ .\-/()]*?)\s*[:=]\s*([-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(ms|us|µs|s|%)?"
-                  r"(?=[\s,;|)]|$)")
+# dbt's --stats output, read tolerantly: every "name: number[unit]", "name=number[unit]" or "name number[unit]"
+# (the last with a one-word name). Names are lower-cased, other characters become "_"; units s/ms/us convert to
+# seconds and % to a fraction. The linux branch prints, on stderr after the guest exits, one line like
+#   dbt stats: blocks_translated 4, insns_translated 13, blocks_compiled 1, ..., insns_executed 200009;
+#   decode 0.001s, lift 0.044s, optimize 0.000s, compile 0.017s, execute 0.016s
+# but "decode: 0.12 s", "compile=340ms" or "translate share: 42%" would be read as well. Whatever else it prints
+# is ignored.
+_NUMBER = r"([-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(ms|us|µs|s|%)?(?=[\s,;|)]|$)"
+STATS = (re.compile(r"([A-Za-z][A-Za-z0-9_ .\-/()]*?)\s*[:=]\s*" + _NUMBER),
+         re.compile(r"(?<![\w.])([A-Za-z][A-Za-z0-9_]*)\s+" + _NUMBER))
 PHASES = ("decode", "lift", "optimize", "compile")
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "%": 0.01, None: 1.0}
 
@@ -119,7 +123,7 @@ def parse_dbt_stats(text: str, wall: float) -> dict[str, float]:
     at least one phase time was printed. Tolerant: unknown formats give fewer keys, never an error."""
     stats: dict[str, float] = {}
     for line in text.splitlines():
-        for name, value, unit in STAT.findall(line):
+        for name, value, unit in (m for rx in STATS for m in rx.findall(line)):
             key = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")[-40:]
             try:
                 stats[key] = float(value.replace(",", "")) * UNITS[unit or None]

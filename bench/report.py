@@ -18,8 +18,8 @@ over the runs: the host's load while that benchmark ran (2 cores).
 
 Process table (bench_process.py): mean time of one whole process per program and runner, and the time ratios
 dbt/native, qemu/native and dbt/qemu (> 1: the first is slower), with their geometric means over the programs that
-have both sides; "translate share" is dbt's translation time over the wall time of its untimed --stats run (mean
-over workers), when dbt printed what it takes.
+have both sides; "translate share" is dbt's translation time (decode + lift + optimize + compile) over the wall time
+of its untimed --stats run (mean over workers), and "guest insns" the instructions it executed, when dbt printed them.
 """
 
 from __future__ import annotations
@@ -203,8 +203,8 @@ def process_table(benches):
     if not programs:
         return
     print("| program (`gcc -O2 -static`) | native | qemu-x86_64 | dbt run | dbt/native | qemu/native | dbt/qemu "
-          "| dbt translate share | values (n/q/d) | load avg |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| dbt translate share | guest insns (dbt) | values (n/q/d) | load avg |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     pairs = {"dbt/native": ("dbt", "native"), "qemu/native": ("qemu", "native"), "dbt/qemu": ("dbt", "qemu")}
     ratios = {k: [] for k in pairs}
     for prog in programs:
@@ -218,15 +218,16 @@ def process_table(benches):
             else:
                 cells.append("-")
         share = run_mean(b["dbt"], "translate_share") if b["dbt"] is not None else None
+        insns = run_mean(b["dbt"], "dbt_insns_executed") if b["dbt"] is not None else None
         times = " | ".join(f"{fmt_time(t[r])} ± {fmt_time(b[r].stdev())}" if b[r] is not None and b[r].get_nvalue() > 1
                            else (fmt_time(t[r]) if t[r] else "-") for r in PROCESS_RUNNERS)
         nvals = "/".join(str(b[r].get_nvalue()) if b[r] is not None else "-" for r in PROCESS_RUNNERS)
         loads = [v for v in (run_mean(x, "load_avg_1min") for x in b.values() if x is not None) if v is not None]
         load = f"{sum(loads) / len(loads):.1f}" if loads else "-"
         print(f"| {prog} | {times} | {' | '.join(cells)} | {f'{share:.0%}' if share is not None else '-'} "
-              f"| {nvals} | {load} |")
+              f"| {f'{insns:,.0f}' if insns else '-'} | {nvals} | {load} |")
     g = [f"**{geomean(ratios[k]):.2f}x**" if ratios[k] else "-" for k in pairs]
-    print(f"| **geometric mean** | | | | {' | '.join(g)} | | | |")
+    print(f"| **geometric mean** | | | | {' | '.join(g)} | | | | |")
     print()
 
 

@@ -111,3 +111,19 @@ def test_bench_program(name, runner, tmp_path):
     assert any(line.startswith(STARTS.get(name, "checksum: ")) for line in lines), lines
     emulated = harness.run([str(exe), *TINY[name]], env=env, cwd=tmp_path, runner=runner)
     harness.assert_same(native, emulated, runner)
+
+
+def test_parse_dbt_stats():
+    """bench_process.py's reading of ``dbt run --stats``, on the format the process VM prints and on variants."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_process", harness.REPO / "bench" / "bench_process.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    md = bench.parse_dbt_stats("dbt stats: blocks_translated 4, insns_executed 200009, blocks_compiled 1; decode "
+                               "0.25s, lift 0.5s, optimize 0.125s, compile 0.125s, execute 2.0s\n", 4.0)
+    assert md["dbt_blocks_translated"] == 4 and md["dbt_insns_executed"] == 200009 and md["dbt_execute"] == 2.0
+    assert md["translate_share"] == 0.25 and md["stats_run_seconds"] == 4.0
+    md = bench.parse_dbt_stats("insns_executed=1,234 decode: 30 ms\ncompile=0.07 s\n", 0.5)
+    assert md["dbt_insns_executed"] == 1234 and abs(md["translate_share"] - 0.2) < 1e-12
+    assert bench.parse_dbt_stats("translate share: 42%", 9.0)["translate_share"] == 0.42
+    assert "translate_share" not in bench.parse_dbt_stats("no numbers here", 1.0)
