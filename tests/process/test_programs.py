@@ -39,6 +39,7 @@ LINKS = {"static": True, "dynamic": False}
 
 
 def run_case(case: Case, exe, tmp_path, runner):
+    tmp_path.mkdir(exist_ok=True)
     env = harness.fixed_env(**case.env)
     results = []
     for side, who in (("native", None), ("runner", runner)):
@@ -82,3 +83,21 @@ def test_native_outputs_are_meaningful(compiled, tmp_path):
     assert res.status == (3 * 7 + 2) * 7 + 1 and b"argv[2] (1) = [c]" in res.stdout
     res = harness.run([str(compiled("signals", False)), "die"], env=env, cwd=tmp_path)
     assert res.status == 128 + 11
+
+
+def test_harness_detects_differences(compiled, tmp_path):
+    """The comparison can fail: ``env`` with no assignment is a faithful "runner" and must agree with the native
+    run; ``env DBT_EXTRA=1`` changes the guest's environment and must be caught; so must another exit status."""
+    exe = compiled("argvenv", True)
+    case = CASES["argvenv"]
+    faithful = harness.Runner(("env",))
+    native, emulated = run_case(case, exe, tmp_path / "a", faithful)
+    harness.assert_same(native, emulated, faithful)
+    leaky = harness.Runner(("env", "DBT_EXTRA=1"))
+    native, emulated = run_case(case, exe, tmp_path / "b", leaky)
+    with pytest.raises(AssertionError, match="stdout differs"):
+        harness.assert_same(native, emulated, leaky)
+    native, emulated = run_case(Case("argvenv", args=("x",)), exe, tmp_path / "c", faithful)
+    emulated.status += 1                        # a difference in the exit status alone
+    with pytest.raises(AssertionError, match="exit status"):
+        harness.assert_same(native, emulated, faithful)
