@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Markdown tables from pyperf JSON files written by bench_kernels.py / bench_translate.py / bench_boot.py
-(``-o FILE``).
+"""Markdown tables from pyperf JSON files written by bench_kernels.py / bench_translate.py / bench_boot.py /
+bench_process.py (``-o FILE``).
 
-    python bench/report.py /tmp/k.json /tmp/t.json /tmp/b.json
+    python bench/report.py /tmp/k.json /tmp/t.json /tmp/b.json /tmp/p.json
 
 Kernel table: guest MIPS = guest_insns (metadata, one run) / mean seconds per run; ratio = dbt MIPS / Unicorn MIPS
 (> 1: dbt is faster), with the geometric mean of the ratios. Cold-start table: time per whole cold run over the
@@ -15,6 +15,11 @@ of the medians (less sensitive to a busy host), and of the means without each si
 instructions up to timer-interrupt handlers); and the translation share of a dbt cold boot from engine.stats (the
 untimed statistics boot of each worker, averaged over workers). "load avg" is the mean of pyperf's load_avg_1min
 over the runs: the host's load while that benchmark ran (2 cores).
+
+Process table (bench_process.py): mean time of one whole process per program and runner, and the time ratios
+dbt/native, qemu/native and dbt/qemu (> 1: the first is slower), with their geometric means over the programs that
+have both sides; "translate share" is dbt's translation time (decode + lift + optimize + compile) over the wall time
+of its untimed --stats run (mean over workers), and "guest insns" the instructions it executed, when dbt printed them.
 """
 
 from __future__ import annotations
@@ -186,6 +191,46 @@ def boot_tables(benches):
         print()
 
 
+PROCESS_RUNNERS = ("native", "qemu", "dbt")
+
+
+def geomean(xs):
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
+def process_table(benches):
+    programs = sorted({n[len("process-"):].rsplit("-", 1)[0] for n in benches if n.startswith("process-")})
+    if not programs:
+        return
+    print("| program (`gcc -O2 -static`) | native | qemu-x86_64 | dbt run | dbt/native | qemu/native | dbt/qemu "
+          "| dbt translate share | guest insns (dbt) | values (n/q/d) | load avg |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    pairs = {"dbt/native": ("dbt", "native"), "qemu/native": ("qemu", "native"), "dbt/qemu": ("dbt", "qemu")}
+    ratios = {k: [] for k in pairs}
+    for prog in programs:
+        b = {r: benches.get(f"process-{prog}-{r}") for r in PROCESS_RUNNERS}
+        t = {r: mean(x) if x is not None else None for r, x in b.items()}
+        cells = []
+        for k, (num, den) in pairs.items():
+            if t[num] and t[den]:
+                ratios[k].append(t[num] / t[den])
+                cells.append(f"{t[num] / t[den]:.2f}x")
+            else:
+                cells.append("-")
+        share = run_mean(b["dbt"], "translate_share") if b["dbt"] is not None else None
+        insns = run_mean(b["dbt"], "dbt_insns_executed") if b["dbt"] is not None else None
+        times = " | ".join(f"{fmt_time(t[r])} ± {fmt_time(b[r].stdev())}" if b[r] is not None and b[r].get_nvalue() > 1
+                           else (fmt_time(t[r]) if t[r] else "-") for r in PROCESS_RUNNERS)
+        nvals = "/".join(str(b[r].get_nvalue()) if b[r] is not None else "-" for r in PROCESS_RUNNERS)
+        loads = [v for v in (run_mean(x, "load_avg_1min") for x in b.values() if x is not None) if v is not None]
+        load = f"{sum(loads) / len(loads):.1f}" if loads else "-"
+        print(f"| {prog} | {times} | {' | '.join(cells)} | {f'{share:.0%}' if share is not None else '-'} "
+              f"| {f'{insns:,.0f}' if insns else '-'} | {nvals} | {load} |")
+    g = [f"**{geomean(ratios[k]):.2f}x**" if ratios[k] else "-" for k in pairs]
+    print(f"| **geometric mean** | | | | {' | '.join(g)} | | | | |")
+    print()
+
+
 def main(argv):
     if not argv:
         print(__doc__)
@@ -194,6 +239,7 @@ def main(argv):
     kernel_table(benches)
     cold_table(benches)
     boot_tables(benches)
+    process_table(benches)
     return 0
 
 
