@@ -21,6 +21,7 @@ import time
 from ir import OP, Shape, Unit
 
 from backends.interp.eval import BINARY, CAST, CMP, UNARY
+from ir import fpops
 
 # Exit reasons and state slots come from the engine's layout through ``RuntimeInfo``: backends know offsets, not x86.
 
@@ -67,6 +68,9 @@ class InterpUnit:
             return (_cmp, o.dst, o.args, (CMP[o.op.name], self.unit.types[o.args[0]].bits), mask)
         if s is Shape.CAST:
             return (_cast, o.dst, o.args, (CAST[o.op.name], self.unit.types[o.args[0]].bits), mask)
+        if o.op.fpenv:
+            fn = fpops.function(o.op.name, o.ty.bits, self.unit.types[o.args[0]].bits)
+            return (_fp, o.dst, o.args, (fn, self.rt.off["mxcsr"] >> 3), mask)
         if s is Shape.GET:
             return (_get, o.dst, o.args, o.imm >> 3, mask)
         if s is Shape.PUT:
@@ -134,6 +138,10 @@ def _cmp(c, v, dst, args, imm, mask):
 
 def _cast(c, v, dst, args, imm, mask):
     v[dst] = imm[0](v[args[0]], imm[1]) & mask
+
+
+def _fp(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](c.slots, imm[1], *[v[a] for a in args])
 
 
 def _const(c, v, dst, args, imm, mask):

@@ -44,6 +44,8 @@ def lib():
         lib.sse_op.restype = ctypes.c_uint32
         lib.sse_op.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint32,
                                ctypes.POINTER(ctypes.c_uint64)]
+        lib.host_mxcsr.restype = ctypes.c_uint32
+        lib.host_mxcsr.argtypes = []
         lib.x87_op.restype = ctypes.c_uint16
         lib.x87_op.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint16, ctypes.c_char_p]
         _lib = lib
@@ -64,3 +66,8 @@ def x87(op: str, a: int, b: int = 0, fcw: int = 0x37F) -> tuple[int, int]:
     out = ctypes.create_string_buffer(10)
     sw = lib().x87_op(X87_OPS[op], a.to_bytes(10, "little"), b.to_bytes(10, "little"), fcw | 0x3F, out)
     return int.from_bytes(out.raw, "little"), sw
+
+
+def host_mxcsr() -> int:
+    """The MXCSR the calling thread runs under right now."""
+    return lib().host_mxcsr()

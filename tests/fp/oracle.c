@@ -117,3 +117,6 @@ uint16_t x87_op(int op, const uint8_t *a, const uint8_t *b, uint16_t cw, uint8_t
     __asm__ volatile("fninit");
     return sw;
 }
+
+/* The calling thread's MXCSR (what a Python helper runs under). */
+uint32_t host_mxcsr(void) { return getcsr(); }
