@@ -36,6 +36,8 @@ _OPS = {
     "fdiv": lambda f, env, a, b, tb: sf.div(f, a, b, env),
     "fcmpq": lambda f, env, a, b, tb: _REL[sf.compare(f, a, b, env, signaling=False)],
     "fcmps": lambda f, env, a, b, tb: _REL[sf.compare(f, a, b, env, signaling=True)],
+    "fmin": lambda f, env, a, b, tb: sf.minmax(f, a, b, env, is_max=False),
+    "fmax": lambda f, env, a, b, tb: sf.minmax(f, a, b, env, is_max=True),
     "fsqrt": lambda f, env, a, tb: sf.sqrt(f, a, env),
     "fround": lambda f, env, a, tb: sf.round_int(f, a, env),
     "fcvt": lambda f, env, a, tb: sf.convert(f, _FMT[tb], a, env),

@@ -377,6 +377,16 @@ def compare(f: Format, a: int, b: int, env: Env, signaling: bool) -> int:
     return LT if vx < vy else GT if vx > vy else EQ
 
 
+def minmax(f: Format, a: int, b: int, env: Env, is_max: bool) -> int:
+    """MINSS/MINSD (MAXSx): ``a`` if it is less (greater) than ``b``, else ``b`` (so ``b`` when either is a NaN or
+    both are zeros); IE for any NaN, DE for denormals. Under DAZ the chosen operand comes out flushed to zero."""
+    rel = compare(f, a, b, env, signaling=True)
+    r = a if rel == (GT if is_max else LT) else b
+    if env.daz and unpack(f, r, Env()).denormal:
+        return f.zero(r >> (f.width - 1))
+    return r
+
+
 def _ordered_key(n: Num):
     """A key with the numeric order (exact: a fraction as (numerator, power of two) compared by scaling)."""
     from fractions import Fraction

@@ -14,8 +14,9 @@ bits live in the state slot and are merged back on every read. Unmasked guest ex
 Ops: fadd fsub fmul fdiv fsqrt fcvt sitof use ``llvm.experimental.constrained.*`` with ``round.dynamic`` and
 ``fpexcept.strict`` in ``strictfp`` functions, so LLVM neither folds, reorders nor drops them; fcmpq/fcmps use the
 constrained quiet/signaling compares. The conversions to integer (rounding by MXCSR.RC, and truncating) and fround
-have no constrained intrinsic with x86's defined out-of-range result (the integer indefinite), so they are
-``sideeffect`` inline asm of the SSE instruction itself (CVTSD2SI, CVTTSD2SI, ROUNDSD with imm 4: SSE4.1, needed
+have no constrained intrinsic with x86's defined out-of-range result (the integer indefinite), and fmin/fmax none
+with x86's NaN and zero rules, so they are
+``sideeffect`` inline asm of the SSE instruction itself (CVTSD2SI, CVTTSD2SI, MINSD, MAXSD, ROUNDSD with imm 4: SSE4.1, needed
 on the host only when a unit has fround).
 """
 
@@ -164,6 +165,18 @@ def _fcmp(g, o):
     g.emit(f"{g.v(o.dst)} = select i1 {rel['uno']}, {it} 3, {it} {r2}")
 
 
+def _minmax(g, o):
+    """MINSx/MAXSx as inline asm: LLVM's minnum/maximum have other NaN and signed-zero rules than x86 (the second
+    operand when either is a NaN or both are zeros), and there is no constrained form of x86's."""
+    bits = o.ty.bits
+    a, b = g.as_float(o.args[0]), g.as_float(o.args[1])
+    r = g.t()
+    insn = o.op.name[1:] + ("ss" if bits == 32 else "sd")
+    g.emit(f'{r} = call {_FT[bits]} asm sideeffect "{insn} $2, $0", "=x,0,x,~{{dirflag}},~{{fpsr}},~{{flags}}"'
+           f"({_FT[bits]} {a}, {_FT[bits]} {b})")
+    g.from_float(r, bits, g.v(o.dst))
+
+
 def _sqrt(g, o):
     bits = o.ty.bits
     t, s = _FT[bits], _SFX[bits]
@@ -213,7 +226,7 @@ def _ftosi(g, o):
 
 
 GEN = {"fadd": _arith, "fsub": _arith, "fmul": _arith, "fdiv": _arith, "fcmpq": _fcmp, "fcmps": _fcmp,
-       "fsqrt": _sqrt, "fround": _fround, "fcvt": _fcvt, "sitof": _sitof, "ftosi": _ftosi, "ftosit": _ftosi}
+       "fmin": _minmax, "fmax": _minmax, "fsqrt": _sqrt, "fround": _fround, "fcvt": _fcvt, "sitof": _sitof, "ftosi": _ftosi, "ftosit": _ftosi}
 
 
 def gen_fp(g, o) -> None:

@@ -20,7 +20,7 @@ from tests.fp.values import pair, random_bits, specials
 
 MXCSRS = [rc << 13 | extra for rc in range(4) for extra in (0, 0x40, 0x8000, 0x8040)]
 FMT = {32: sf.F32, 64: sf.F64}
-HOST_BINARY = {"fadd": "add", "fsub": "sub", "fmul": "mul", "fdiv": "div"}
+HOST_BINARY = {"fadd": "add", "fsub": "sub", "fmul": "mul", "fdiv": "div", "fmin": "min", "fmax": "max"}
 REL = {0x45: 3, 0: 2, 1: 0, 0x40: 1}          # ZF PF CF of (U)COMIS -> fcmp result
 OFF = LAYOUT.offset
 SEEN = {}
@@ -103,7 +103,7 @@ def cases_for(f, rng, arity, n=60):
 
 
 @pytest.mark.parametrize("width", [32, 64])
-@pytest.mark.parametrize("opname", ["fadd", "fsub", "fmul", "fdiv", "fcmpq", "fcmps"])
+@pytest.mark.parametrize("opname", ["fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "fcmpq", "fcmps"])
 def test_binary(backend, opname, width):
     rng = random.Random(hash((opname, width)))
     ty = Ty.i32 if width == 32 else Ty.i64

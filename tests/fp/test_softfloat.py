@@ -47,6 +47,19 @@ def test_sse_binary(op, width, rng):
 
 
 @pytest.mark.parametrize("width", [32, 64])
+@pytest.mark.parametrize("op", ["min", "max"])
+def test_sse_minmax(op, width, rng):
+    f = FMT[width]
+    pool = specials(f, rng)
+    for csr in (0x1F80, 0x1FC0, 0x9F80, 0x9FC0):
+        for a, b in [(a, b) for a in pool for b in pool] + [pair(f, rng, pool) for _ in range(N)]:
+            want, wcsr = host.sse(op, width, a, b, csr)
+            env = sf.Env.from_mxcsr(csr)
+            got = sf.minmax(f, a, b, env, is_max=op == "max")
+            assert (got, env.flags) == (want, flags(wcsr)), f"{op} {show(f, a, b)} mxcsr={csr:#x}"
+
+
+@pytest.mark.parametrize("width", [32, 64])
 def test_sse_sqrt(width, rng):
     f = FMT[width]
     pool = specials(f, rng)
