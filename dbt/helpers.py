@@ -68,3 +68,5 @@ def install(engine) -> None:
     engine.helpers["rdtsc"] = rdtsc
     engine.helpers["port_in"] = _port_in
     engine.helpers["port_out"] = _port_out
+    from dbt.x87 import HELPERS as X87_HELPERS
+    engine.helpers.update(X87_HELPERS)

@@ -31,6 +31,7 @@ EXIT_RESTART = 4    # memory slow path asked to re-run the current instruction (
 EXIT_STOP = 5       # a helper asked to stop (breakpoint, host request)
 
 MXCSR_RESET = 0x1F80    # all SIMD exceptions masked, round to nearest, no DAZ/FTZ
+FCW_RESET, FTW_RESET = 0x37F, 0xFFFF    # x87 after FNINIT (a Linux process starts so); the system VM resets its own
 
 _FIELDS: list[tuple[str, Ty]] = (
     [(n, Ty.i64) for n in GPR64]
@@ -54,6 +55,10 @@ _FIELDS: list[tuple[str, Ty]] = (
        ("irq_shadow", Ty.i8)]     # 1 after STI / MOV SS / POP SS: no interrupt before the next instruction ends
     # SSE control/status register (rounding, DAZ/FTZ, exception masks and sticky flags); reset value 0x1F80.
     + [("mxcsr", Ty.i32)]
+    # x87 register file (dbt.x87): physical registers R0..R7, significand with its explicit integer bit (i64) and
+    # sign + exponent (i16); ST(i) is R((FSW.TOP + i) mod 8). Control, status and tag words are fcw/fsw/ftw above.
+    + [(f"fpr{i}", Ty.i64) for i in range(8)]
+    + [(f"fpr{i}_se", Ty.i16) for i in range(8)]
 )
 
 
@@ -89,6 +94,8 @@ class CpuState:
         self.address = ctypes.addressof(self.buf)
         self.slots[layout.slot("eflags")] = 0x2
         self.slots[layout.slot("mxcsr")] = MXCSR_RESET
+        self.slots[layout.slot("fcw")] = FCW_RESET
+        self.slots[layout.slot("ftw")] = FTW_RESET
 
     def __getitem__(self, name: str) -> int:
         return self.slots[self.layout.slot(name)]

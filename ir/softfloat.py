@@ -81,13 +81,14 @@ FORMATS = {32: F32, 64: F64, 80: F80}
 class Env:
     """Rounding control, DAZ, FTZ, x87 precision control (None or 24/53/64), NaN rule; collects flags and C1."""
 
-    __slots__ = ("rc", "daz", "ftz", "pc", "nan_rule", "flags", "c1")
+    __slots__ = ("rc", "daz", "ftz", "pc", "nan_rule", "flags", "c1", "mem_denormal")
 
     def __init__(self, rc: int = NEAREST, daz: bool = False, ftz: bool = False, pc: int | None = None,
                  nan_rule: str = "sse"):
         self.rc, self.daz, self.ftz, self.pc, self.nan_rule = rc, daz, ftz, pc, nan_rule
         self.flags = 0
         self.c1 = False
+        self.mem_denormal = False       # x87: a denormal memory operand was loaded (see dbt.x87)
 
     @classmethod
     def from_mxcsr(cls, mxcsr: int) -> "Env":
@@ -417,13 +418,14 @@ def to_int(f: Format, bits: int, width: int, env: Env, truncate: bool = False) -
         return indefinite
     if x.cls == CZERO:
         return 0
-    q, inexact, _ = _shift_round(x.sig, x.exp, 0, False, x.sign, ZERO if truncate else env.rc)
+    q, inexact, up = _shift_round(x.sig, x.exp, 0, False, x.sign, ZERO if truncate else env.rc)
     v = -q if x.sign else q
     if not -(1 << (width - 1)) <= v < (1 << (width - 1)):
         env.flags |= IE
         return indefinite
     if inexact:
         env.flags |= PE
+    env.c1 = up
     return v & ((1 << width) - 1)
 
 
