@@ -17,11 +17,20 @@ A, B, M, CW, OUT = 0x00, 0x10, 0x50, 0x40, 0x20      # offsets from the memory b
 FCWS = [0x37F | rc << 10 | pc << 8 for rc in range(4) for pc in (0, 2, 3)]
 
 
+def unsupported(rng) -> list[int]:
+    """80-bit encodings the x87 rejects or reads specially: unnormals, pseudo-NaNs, pseudo-infinity (integer bit
+    clear with a nonzero exponent) and pseudo-denormals (integer bit set with a zero exponent)."""
+    f = sf.F80
+    return [(s << 79) | (e << 64) | frac for s in (0, 1) for e, frac in (
+        (rng.randrange(1, 0x7FFF), rng.getrandbits(63)), (0x7FFF, 0), (0x7FFF, 1 << 62 | rng.getrandbits(62)),
+        (0x7FFF, rng.getrandbits(62) | 1), (0, 1 << 63 | rng.getrandbits(63)), (0, 1 << 63))] + [f.encode(0, 1, 0)]
+
+
 def _setup(mem_fmt=None, int_bytes=None):
     """Puts two 80-bit operands at A and B, a control word at CW and a memory operand at M."""
     def setup(rng, regs, m):
         base = m.base
-        pool = specials(sf.F80, rng)
+        pool = specials(sf.F80, rng) + unsupported(rng)
         a, b = pair(sf.F80, rng, pool)
         if rng.random() < 0.5:
             a, b = rng.choice(pool), rng.choice(pool)
@@ -48,6 +57,10 @@ def frag(body: str, mode: int = 64, loads: int = 2, stores: int = 2) -> str:
 def form(body, mode=64, loads=2, stores=2, **setup_kw):
     return Form(mode, frag(body, mode, loads, stores), mem_operand=True, oracles=("native",),
                 setup=_setup(**setup_kw))
+
+
+CLEAR_SAVE = "; ".join(["mov qword ptr [M+0xc], 0", "mov qword ptr [M+0x14], 0"]
+                       + [f"mov qword ptr [M+{off:#x}], 0" for off in range(0x30, 0x68, 8)] + ["mov dword ptr [M+0x68], 0"])
 
 
 def _forms():
@@ -78,7 +91,10 @@ def _forms():
             form("fstp st(0); fstp st(0); fadd st(0), st(1)", stores=0),
             form("fstp st(0); fstp st(0); fst qword ptr [M]; fistp dword ptr [M]", stores=0),
             form("fnstenv [M]; mov qword ptr [M+0xc], 0; mov qword ptr [M+0x14], 0; fldenv [M]", mem_fmt=8),
-            form("fnstcw word ptr [M]; fnclex; fnstsw word ptr [M+2]", mem_fmt=8)]
+            form("fnstcw word ptr [M]; fnclex; fnstsw word ptr [M+2]", mem_fmt=8),
+            # FNSAVE: the pointers and the empty registers ST2-ST7 (stale, implementation-specific bits) cleared
+            form(f"fnsave [M]; {CLEAR_SAVE}; frstor [M]", mem_fmt=8),
+            form(f"fxch st(1); fnsave [M]; fld1; fmul st(0), st(0); fldpi; {CLEAR_SAVE}; frstor [M]", mem_fmt=8)]
     out += [form("fadd st(0), st(1)", mode=32), form("fistp dword ptr [M]", mode=32, stores=1),
             form("fnstenv [M]; mov dword ptr [M+0xc], 0; mov dword ptr [M+0x10], 0; mov dword ptr [M+0x14], 0;"
                  " mov dword ptr [M+0x18], 0", mode=32, mem_fmt=8)]
@@ -96,4 +112,32 @@ def test_transcendentals_raise_not_implemented():
     emu.mem_map(0x1000, 0x1000)
     emu.mem_write(0x1000, bytes.fromhex("d9e8d9fef4"))                  # fld1; fsin; hlt
     with pytest.raises(NotImplementedError, match="not implemented: x87 FSIN"):
+        emu.emu_start(0x1000, count=10)
+
+
+# --- LDMXCSR / STMXCSR (dbt.lifters.mxcsr) ------------------------------------------------------------------------
+
+def _mxcsr_setup(rng, regs, m):
+    k = rng.random()
+    v = 0x1F80 | rng.getrandbits(16) & ~0x1F80                       # any RC, DAZ, FTZ, sticky flags
+    if k < 0.15:
+        v |= 1 << rng.randrange(16, 32)                             # reserved bit: #GP(0)
+    m.put(m.base + M, 4, v)
+    m.put(m.base + M + 4, 4, 0x1F80)
+
+
+MXCSR_FORMS = [Form(mode, f"ldmxcsr dword ptr [{r}+{M:#x}]; stmxcsr dword ptr [{r}+{M + 8:#x}]; "
+                          f"ldmxcsr dword ptr [{r}+{M + 4:#x}]", mem_operand=True, oracles=("native",),
+                    setup=_mxcsr_setup) for mode, r in ((64, "rbx"), (32, "ebx"))]
+test_mxcsr_quick, test_mxcsr_sweep = make_tests(MXCSR_FORMS)
+
+
+def test_ldmxcsr_unmasking_raises_not_implemented():
+    import pytest
+    from dbt import Emulator
+    emu = Emulator(64, "interp")
+    emu.mem_map(0x1000, 0x1000)
+    emu.mem_write(0x1000, bytes.fromhex("0fae1425001800" "00f4"))     # ldmxcsr [0x1800]; hlt
+    emu.mem_write(0x1800, (0x1F00).to_bytes(4, "little"))            # IM cleared
+    with pytest.raises(NotImplementedError, match="unmasked SIMD floating-point exceptions"):
         emu.emu_start(0x1000, count=10)
