@@ -14,9 +14,10 @@ x86 behaviour modelled: every exception flag with the masked response (QNaN inde
 overflow/underflow (IE + SF, C1 = 1 / 0), C1 as the round-up indicator, precision and rounding control, tags.
 Departures from the SDM: unmasked exceptions (FCW mask bits clear with the exception raised) are not implemented and
 raise NotImplementedError (no #MF / FERR); FNSTENV/FNSAVE store 0 for the instruction and data pointers and the last
-opcode; FPREM/FPREM1 reduce at most 2**63 per step like the hardware but the partial-step width follows the host's
-documented behaviour only as far as tests show; the transcendentals (FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X
-FYL2XP1) and the BCD forms (FBLD, FBSTP) raise NotImplementedError naming the instruction.
+opcode; the transcendentals (FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X FYL2XP1) and the BCD forms (FBLD, FBSTP) raise
+NotImplementedError naming the instruction. FPREM/FPREM1 with an exponent difference d >= 64 do one partial step that
+lowers it to N = 32 + d mod 32 (C2 = 1), which is what the host CPUs the tests ran on do (the SDM leaves N to the
+implementation, between 32 and 63). Empty registers keep their stale contents (FNSAVE stores them as they are).
 """
 
 from __future__ import annotations
