@@ -582,12 +582,12 @@ def op_nop(fpu, mem, addr, arg):
 
 # --- the helper -----------------------------------------------------------------------------------------------------
 
-OPS: list = []          # index -> (function, params)
+OPS: list = []          # index -> (function, params); filled once, by dbt.lifters.x87's tables at import
 _INDEX: dict = {}
 
 
 def op_index(func, /, **params) -> int:
-    """The ``op`` number of ``func`` with ``params`` (registered on first use, at lift time)."""
+    """The ``op`` number of ``func`` with ``params`` (registered on first use)."""
     key = (func.__name__, tuple(sorted(params.items())))
     i = _INDEX.get(key)
     if i is None:
