@@ -78,7 +78,7 @@ _CONSTS, _CONST_P = _exact_constants()
 class FPU:
     """A view of one CPU state's x87 unit for the duration of one operation (flags collected, written at the end)."""
 
-    __slots__ = ("st", "fcw", "fsw", "ftw", "flags", "c1")
+    __slots__ = ("c1", "fcw", "flags", "fsw", "ftw", "st")
 
     def __init__(self, state):
         self.st = state
@@ -535,7 +535,7 @@ def _env_bytes(fpu, size32: bool) -> bytes:
 
 def _env_load(fpu, data: bytes, size32: bool) -> None:
     unit = 4 if size32 else 2
-    word = lambda i: int.from_bytes(data[i * unit:i * unit + 2], "little")  # noqa: E731
+    word = lambda i: int.from_bytes(data[i * unit:i * unit + 2], "little")
     st = fpu.st
     st["fcw"], st["fsw"] = word(0), word(1)
     tags = word(2)

@@ -81,7 +81,7 @@ FORMATS = {32: F32, 64: F64, 80: F80}
 class Env:
     """Rounding control, DAZ, FTZ, x87 precision control (None or 24/53/64), NaN rule; collects flags and C1."""
 
-    __slots__ = ("rc", "daz", "ftz", "pc", "nan_rule", "flags", "c1", "mem_denormal")
+    __slots__ = ("c1", "daz", "flags", "ftz", "mem_denormal", "nan_rule", "pc", "rc")
 
     def __init__(self, rc: int = NEAREST, daz: bool = False, ftz: bool = False, pc: int | None = None,
                  nan_rule: str = "sse"):
@@ -91,18 +91,18 @@ class Env:
         self.mem_denormal = False       # x87: a denormal memory operand was loaded (see dbt.x87)
 
     @classmethod
-    def from_mxcsr(cls, mxcsr: int) -> "Env":
+    def from_mxcsr(cls, mxcsr: int) -> Env:
         return cls(rc=(mxcsr >> 13) & 3, daz=bool(mxcsr & 0x40), ftz=bool(mxcsr & 0x8000))
 
     @classmethod
-    def from_fcw(cls, fcw: int) -> "Env":
+    def from_fcw(cls, fcw: int) -> Env:
         return cls(rc=(fcw >> 10) & 3, pc={0: 24, 2: 53, 3: 64}.get((fcw >> 8) & 3, 64), nan_rule="x87")
 
 
 class Num:
     """An unpacked operand: class, sign, and for finite values ``sig * 2**exp`` (for NaNs ``sig`` is the fraction)."""
 
-    __slots__ = ("cls", "sign", "sig", "exp", "denormal")
+    __slots__ = ("cls", "denormal", "exp", "sig", "sign")
 
     def __init__(self, cls, sign, sig=0, exp=0, denormal=False):
         self.cls, self.sign, self.sig, self.exp, self.denormal = cls, sign, sig, exp, denormal

@@ -33,7 +33,8 @@ def lib():
     if _lib is None:
         if shutil.which("gcc") is None:
             pytest.skip("gcc is needed to build the host floating-point oracle")
-        src = open(_SRC, "rb").read()
+        with open(_SRC, "rb") as fh:
+            src = fh.read()
         tag = hashlib.sha256(src).hexdigest()[:16]
         path = os.path.join(tempfile.gettempdir(), f"dbt-fporacle-{tag}.so")
         if not os.path.exists(path):

@@ -65,7 +65,7 @@ def unit_for(opname, ty, arg_ty, arity):
 
 
 def run(backend, prepared, mxcsr, a, b=0):
-    be, mem = backend
+    _, mem = backend
     st = CpuState()
     st["rax"], st["rbx"], st["mxcsr"], st["budget"] = a, b, mxcsr, 1 << 40
     prepared.run(st, mem)
@@ -73,7 +73,7 @@ def run(backend, prepared, mxcsr, a, b=0):
 
 
 def check(backend, opname, ty, arg_ty, cases, host_fn):
-    be, mem = backend
+    be, _ = backend
     prepared = be.prepare(unit_for(opname, ty, arg_ty, len(cases[0][1])))
     for csr, args in cases:
         got = run(backend, prepared, csr, *args)

@@ -49,7 +49,7 @@ def _setup(mem_fmt=None, int_bytes=None):
 
 def frag(body: str, mode: int = 64, loads: int = 2, stores: int = 2) -> str:
     r = "rbx" if mode == 64 else "ebx"
-    head = [f"fninit", f"fldcw word ptr [{r}+{CW:#x}]"] + [f"fld tbyte ptr [{r}+{off:#x}]" for off in (A, B)[:loads]]
+    head = ["fninit", f"fldcw word ptr [{r}+{CW:#x}]"] + [f"fld tbyte ptr [{r}+{off:#x}]" for off in (A, B)[:loads]]
     tail = [f"fstp tbyte ptr [{r}+{OUT + 10 * k:#x}]" for k in range(stores)] + ["fnstsw ax"]
     return "; ".join(head + [body.replace("[M", f"[{r}+{M:#x}")] + tail)
 

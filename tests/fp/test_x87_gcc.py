@@ -30,7 +30,8 @@ FLAGS = ["-O2", "-mno-sse", "-mno-sse2", "-mfpmath=387", "-fno-math-errno", "-fP
 def kernels():
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the long double kernels")
-    tag = hashlib.sha256(open(SRC, "rb").read() + " ".join(FLAGS).encode()).hexdigest()[:16]
+    with open(SRC, "rb") as fh:
+        tag = hashlib.sha256(fh.read() + " ".join(FLAGS).encode()).hexdigest()[:16]
     path = os.path.join(tempfile.gettempdir(), f"dbt-x87k-{tag}.so")
     if not os.path.exists(path):
         tmp = f"{path}.{os.getpid()}"
