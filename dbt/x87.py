@@ -572,6 +572,35 @@ def op_frstor(fpu, mem, addr, arg):
         fpu.st[f"fpr{p}"], fpu.st[f"fpr{p}_se"] = v & ((1 << 64) - 1), v >> 64
 
 
+def fxsave_x87(state, mxcsr_mask: int = 0xFFFF) -> bytes:
+    """The first 160 bytes of the FXSAVE image (legacy region up to XMM0): FCW, FSW, the abridged tag byte, FOP, FIP
+    and FDP (0: not tracked), MXCSR and MXCSR_MASK, then ST0..ST7 in 16-byte slots. For FXSAVE/FXRSTOR lifters,
+    which add the XMM registers (bytes 160..415)."""
+    fpu = FPU(state)
+    abridged = sum(1 << p for p in range(8) if (fpu.ftw >> 2 * p) & 3 != TAG_EMPTY)
+    head = (fpu.fcw.to_bytes(2, "little") + fpu.fsw.to_bytes(2, "little") + bytes([abridged]) + bytes(19)
+            + state["mxcsr"].to_bytes(4, "little") + mxcsr_mask.to_bytes(4, "little"))
+    return head + b"".join(fpu.raw(i).to_bytes(16, "little") for i in range(8))
+
+
+def fxrstor_x87(state, data: bytes) -> None:
+    """Loads FCW, FSW, the tags (full tags rebuilt from the abridged byte and the register contents), MXCSR and
+    ST0..ST7 from the first 160 bytes of an FXSAVE image (the caller checks MXCSR's reserved bits: #GP)."""
+    word = lambda i: int.from_bytes(data[i:i + 2], "little")  # noqa: E731
+    state["fcw"], state["fsw"] = word(0), word(2)
+    state["mxcsr"] = int.from_bytes(data[24:28], "little")
+    fpu = FPU(state)
+    ftw = 0
+    for i in range(8):
+        v = int.from_bytes(data[32 + 16 * i:42 + 16 * i], "little")
+        p = fpu.phys(i)
+        state[f"fpr{p}"], state[f"fpr{p}_se"] = v & ((1 << 64) - 1), v >> 64
+    for p in range(8):
+        full = (state[f"fpr{p}_se"] << 64) | state[f"fpr{p}"]
+        ftw |= (tag_of(full) if data[4] >> p & 1 else TAG_EMPTY) << 2 * p
+    state["ftw"] = ftw
+
+
 def op_unsupported(fpu, mem, addr, arg, name):
     raise X87Unsupported(f"not implemented: x87 {name}")
 

@@ -47,6 +47,8 @@ def lib():
                                ctypes.POINTER(ctypes.c_uint64)]
         lib.host_mxcsr.restype = ctypes.c_uint32
         lib.host_mxcsr.argtypes = []
+        lib.fxsave_from.restype = None
+        lib.fxsave_from.argtypes = [ctypes.c_char_p, ctypes.c_uint32, ctypes.c_char_p]
         lib.x87_op.restype = ctypes.c_uint16
         lib.x87_op.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint16, ctypes.c_char_p]
         _lib = lib
@@ -72,3 +74,10 @@ def x87(op: str, a: int, b: int = 0, fcw: int = 0x37F) -> tuple[int, int]:
 def host_mxcsr() -> int:
     """The MXCSR the calling thread runs under right now."""
     return lib().host_mxcsr()
+
+
+def fxsave_from(fnsave_image: bytes, mxcsr: int) -> bytes:
+    """The first 160 bytes of FXSAVE after FRSTOR of ``fnsave_image`` (108 bytes, 32-bit format) and LDMXCSR."""
+    out = ctypes.create_string_buffer(160)
+    lib().fxsave_from(fnsave_image, mxcsr, out)
+    return out.raw

@@ -120,3 +120,17 @@ uint16_t x87_op(int op, const uint8_t *a, const uint8_t *b, uint16_t cw, uint8_t
 
 /* The calling thread's MXCSR (what a Python helper runs under). */
 uint32_t host_mxcsr(void) { return getcsr(); }
+
+/* FXSAVE of the x87/SSE state made by FRSTOR of a 108-byte FNSAVE image (32-bit format) and LDMXCSR: the first
+ * 160 bytes (control words, tags, pointers, MXCSR, MXCSR_MASK, ST0-ST7) go to out. */
+void fxsave_from(const uint8_t *fnsave_image, uint32_t csr, uint8_t *out)
+{
+    static uint8_t area[512] __attribute__((aligned(64)));
+    uint32_t old = getcsr();
+    __asm__ volatile("frstor %0" : : "m"(*(const uint8_t (*)[108])fnsave_image));
+    setcsr(csr);
+    __asm__ volatile("fxsave %0" : "=m"(area));
+    setcsr(old);
+    __asm__ volatile("fninit");
+    memcpy(out, area, 160);
+}

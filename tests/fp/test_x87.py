@@ -141,3 +141,41 @@ def test_ldmxcsr_unmasking_raises_not_implemented():
     emu.mem_write(0x1800, (0x1F00).to_bytes(4, "little"))            # IM cleared
     with pytest.raises(NotImplementedError, match="unmasked SIMD floating-point exceptions"):
         emu.emu_start(0x1000, count=10)
+
+
+def test_fxsave_x87_region_matches_the_host():
+    """dbt.x87.fxsave_x87 (for the FXSAVE lifter, with the XMM registers added by it) against the host's FXSAVE of
+    the same x87 state (loaded on both sides from one FNSAVE image), and fxrstor_x87 back."""
+    import random
+
+    from dbt import x87
+    from dbt.state import CpuState
+    from tests.fp import host
+
+    class Mem:
+        def __init__(self, data):
+            self.data = data
+
+        def read(self, addr, n):
+            return self.data[addr:addr + n]
+
+    rng = random.Random(160)
+    pool = specials(sf.F80, rng) + unsupported(rng)
+    for _ in range(200):
+        tags = rng.getrandbits(16)
+        fsw = rng.getrandbits(16) & 0x3F7F
+        env = [0x37F | rng.getrandbits(2) << 10, fsw, tags, 0, 0, 0, 0]
+        regs = [rng.choice(pool) for _ in range(8)]
+        image = b"".join((w | 0xFFFF0000).to_bytes(4, "little") if k < 3 else w.to_bytes(4, "little")
+                         for k, w in enumerate(env)) + b"".join(r.to_bytes(10, "little") for r in regs)
+        mxcsr = 0x1F80 | rng.getrandbits(16) & ~0x1F80
+        want = host.fxsave_from(image, mxcsr)
+        st = CpuState()
+        x87.op_frstor(x87.FPU(st), Mem(image), 0, 1)
+        st["mxcsr"] = mxcsr
+        got = x87.fxsave_x87(st)
+        assert got == want, f"fsw={fsw:#x} tags={tags:#x}"
+        back = CpuState()
+        x87.fxrstor_x87(back, got)
+        assert x87.fxsave_x87(back) == want
+        assert all(back[f] == st[f] for f in ("fcw", "fsw", "mxcsr"))
