@@ -586,7 +586,7 @@ def fxsave_x87(state, mxcsr_mask: int = 0xFFFF) -> bytes:
 def fxrstor_x87(state, data: bytes) -> None:
     """Loads FCW, FSW, the tags (full tags rebuilt from the abridged byte and the register contents), MXCSR and
     ST0..ST7 from the first 160 bytes of an FXSAVE image (the caller checks MXCSR's reserved bits: #GP)."""
-    word = lambda i: int.from_bytes(data[i:i + 2], "little")  # noqa: E731
+    word = lambda i: int.from_bytes(data[i:i + 2], "little")
     state["fcw"], state["fsw"] = word(0), word(2)
     state["mxcsr"] = int.from_bytes(data[24:28], "little")
     fpu = FPU(state)
