@@ -4,8 +4,8 @@ Each helper takes (state, memory, *args) and returns an integer (or None). They 
 need host facts: CPUID's CPU model and the time-stamp counter; and port I/O (``port_in``/``port_out``), which reads
 all ones and drops writes until a device bus is attached.
 
-The CPU model (CPUID) advertises only what the lifter implements: an x86-64 CPU with the base integer ISA, CMPXCHG8B,
-CMPXCHG16B, CMOV, POPCNT, LZCNT (ABM) and BMI1's TZCNT; no FPU/SSE bits yet.
+The CPU model (CPUID) advertises only what the lifter implements: an x86-64 CPU with the base integer ISA, the x87 FPU
+(``dbt.x87``), CMPXCHG8B, CMPXCHG16B, CMOV (with FCMOV), POPCNT, LZCNT (ABM) and BMI1's TZCNT; no SSE bits yet.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ MAX_LEAF = 7
 MAX_EXT_LEAF = 0x80000004
 BRAND = b"dbt x86 dynamic binary translator".ljust(48, b"\0")
 
-# Leaf 1 EDX: TSC (4), CX8 (8), CMOV (15); ECX: CMPXCHG16B (13), POPCNT (23).
-LEAF1_EDX = (1 << 4) | (1 << 8) | (1 << 15)
+# Leaf 1 EDX: FPU (0), TSC (4), CX8 (8), CMOV (15); ECX: CMPXCHG16B (13), POPCNT (23).
+LEAF1_EDX = (1 << 0) | (1 << 4) | (1 << 8) | (1 << 15)
 LEAF1_ECX = (1 << 13) | (1 << 23)
 LEAF7_EBX = 1 << 3                               # BMI1 (TZCNT)
 EXT1_ECX = 1 << 5                                # ABM (LZCNT)
@@ -68,3 +68,7 @@ def install(engine) -> None:
     engine.helpers["rdtsc"] = rdtsc
     engine.helpers["port_in"] = _port_in
     engine.helpers["port_out"] = _port_out
+    from dbt.lifters.mxcsr import HELPERS as MXCSR_HELPERS
+    from dbt.x87 import HELPERS as X87_HELPERS
+    engine.helpers.update(X87_HELPERS)
+    engine.helpers.update(MXCSR_HELPERS)
