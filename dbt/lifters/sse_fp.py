@@ -33,10 +33,11 @@ SUFFIX = {"SS": (Ty.i32, False), "SD": (Ty.i64, False), "PS": (Ty.i32, True), "P
 
 
 def lanes(ctx, x: int, ty: Ty, n: int | None = None) -> list:
-    """The first ``n`` (default: all) ``ty`` lanes of the i128 ``x``, low lane first."""
+    """The first ``n`` (default: all) ``ty`` lanes of ``x`` (i64 or i128), low lane first."""
     b = ctx.b
-    n = 128 // ty.bits if n is None else n
-    return [b.trunc(ty, b.lshr(x, b.const(Ty.i128, i * ty.bits)) if i else x) for i in range(n)]
+    xt = b.type_of(x)
+    n = xt.bits // ty.bits if n is None else n
+    return [ctx.resize(b.lshr(x, b.const(xt, i * ty.bits)) if i else x, ty) for i in range(n)]
 
 
 def pack(ctx, values: list) -> int:

@@ -79,14 +79,14 @@ class FpForm(SseForm):
     """``op xmmD, src`` with fp lanes of ``bits`` in xmmD and the source (an xmm register, a GPR or ``mem``: the
     memory operand at [rbx + rcx], 16-byte aligned or not)."""
 
-    def __init__(self, mode, asm, bits, dst="xmm1", src="xmm2", mem=None, aligned=None, **kw):
-        self.bits, self.dst, self.src, self.mem = bits, dst, src, mem
+    def __init__(self, mode, asm, bits, dst="xmm1", src="xmm2", mem=None, aligned=None, ints=False, **kw):
+        self.bits, self.dst, self.src, self.mem, self.ints = bits, dst, src, mem, ints
         if mem:
             kw.update(faults=bool(aligned), mem_operand=True, setup=self.setup)
         super().__init__(mode, asm, regs=self.regs, **kw)
 
     def regs(self, rng):
-        a, b = fp_pair_x(rng, self.bits)
+        a, b = self.values(rng)
         r = {"mxcsr": mxcsr(rng)}
         if self.dst.startswith("xmm"):
             r[self.dst] = a
@@ -96,10 +96,16 @@ class FpForm(SseForm):
             r["rcx"] = rng.choice(OFFSETS)
         return r
 
+    def values(self, rng):
+        """(destination, source) values: fp lane pairs, or integer lanes in the source with ``ints``."""
+        a, b = fp_pair_x(rng, self.bits)
+        return (a, harness.xmm_value(rng)) if self.ints else (a, b)
+
     def setup(self, rng, regs, mem):
         """The memory source: lanes paired with the destination's (both drawn again)."""
-        a, b = fp_pair_x(rng, self.bits)
-        regs[self.dst] = a
+        a, b = self.values(rng)
+        if self.dst.startswith("xmm"):
+            regs[self.dst] = a
         mem.put(mem.base + regs["rcx" if "rcx" in regs else "ecx"], 16, b)
 
 
@@ -144,7 +150,45 @@ def compare_forms():
     return forms
 
 
-FORMS = arith_forms() + compare_forms()
+# Conversions --------------------------------------------------------------------------------------------------------
+
+# mnemonic -> (source lane bits, memory operand, 16-byte aligned, integer source)
+XMM_CVT = {
+    "cvtss2sd": (32, MEMD, False, False), "cvtsd2ss": (64, MEMQ, False, False),
+    "cvtps2pd": (32, MEMQ, False, False), "cvtpd2ps": (64, MEMX, True, False),
+    "cvtdq2ps": (32, MEMX, True, True), "cvtps2dq": (32, MEMX, True, False), "cvttps2dq": (32, MEMX, True, False),
+    "cvtdq2pd": (32, MEMQ, False, True), "cvtpd2dq": (64, MEMX, True, False), "cvttpd2dq": (64, MEMX, True, False),
+}
+TO_INT = {"cvtss2si": (32, MEMD), "cvttss2si": (32, MEMD), "cvtsd2si": (64, MEMQ), "cvttsd2si": (64, MEMQ)}
+
+
+def convert_forms():
+    forms = []
+    for mode in MODES:
+        for m, (bits, mem, aligned, ints) in XMM_CVT.items():
+            forms.append(FpForm(mode, f"{m} xmm1, xmm2", bits, ints=ints))
+            forms.append(FpForm(mode, f"{m} xmm4, {mem[mode]}", bits, dst="xmm4", mem=True, aligned=aligned,
+                                ints=ints))
+        for m in ("cvtsi2ss", "cvtsi2sd"):
+            forms.append(FpForm(mode, f"{m} xmm1, edx", 32, src="edx"))
+            forms.append(FpForm(mode, f"{m} xmm1, {MEMD[mode]}", 32, mem=True, aligned=False, ints=True))
+        for m, (bits, mem) in TO_INT.items():
+            forms.append(FpForm(mode, f"{m} eax, xmm2", bits, dst="eax"))
+            forms.append(FpForm(mode, f"{m} edx, {mem[mode]}", bits, dst="edx", mem=True, aligned=False))
+    for m in ("cvtsi2ss", "cvtsi2sd"):
+        forms.append(FpForm(64, f"{m} xmm1, rdx", 32, src="rdx"))
+        forms.append(FpForm(64, f"{m} xmm11, r9", 32, dst="xmm11", src="r9"))
+        forms.append(FpForm(64, f"{m} xmm1, {MEMQ[64]}", 32, mem=True, aligned=False, ints=True))
+    for m, (bits, mem) in TO_INT.items():
+        forms.append(FpForm(64, f"{m} rax, xmm2", bits, dst="rax"))
+        forms.append(FpForm(64, f"{m} r11, {mem[64]}", bits, dst="r11", mem=True, aligned=False))
+        forms.append(FpForm(64, f"{m} r12d, xmm15", bits, dst="r12d", src="xmm15"))
+    forms.append(FpForm(64, "cvtsd2ss xmm13, xmm13", 64, dst="xmm13", src="xmm13"))
+    forms.append(FpForm(64, "cvtps2pd xmm8, xmm8", 32, dst="xmm8", src="xmm8"))
+    return forms
+
+
+FORMS = arith_forms() + compare_forms() + convert_forms()
 IDS = [f.id for f in FORMS]
 assert len(set(IDS)) == len(IDS), "duplicate forms"
 

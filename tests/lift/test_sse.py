@@ -26,6 +26,12 @@ UNIMPLEMENTED = [
     "movq2dq xmm0, mm1",
     "movdq2q mm0, xmm1",
     "lddqu xmm0, xmmword ptr [rbx]",     # SSE3
+    "cvtpi2ps xmm0, mm1",                # MMX conversions
+    "cvtpi2pd xmm0, qword ptr [rbx]",
+    "cvtps2pi mm0, xmm1",
+    "cvttps2pi mm0, xmm1",
+    "cvtpd2pi mm0, xmm1",
+    "cvttpd2pi mm0, xmmword ptr [rbx]",
 ]
 
 
