@@ -72,3 +72,5 @@ def install(engine) -> None:
     from dbt.x87 import HELPERS as X87_HELPERS
     engine.helpers.update(X87_HELPERS)
     engine.helpers.update(MXCSR_HELPERS)
+    from dbt.lifters.fxsave import HELPERS as FXSAVE_HELPERS
+    engine.helpers.update(FXSAVE_HELPERS)

@@ -102,7 +102,9 @@ def test_misaligned_movdqa_is_precise_gp(backend):
 
 
 @pytest.mark.parametrize("text", ["paddb xmm0, xmm1", "movdqa xmm0, xmm1", "movd xmm0, eax", "pshufd xmm0, xmm1, 1",
-                                  "psllw xmm1, 3", "pmovmskb eax, xmm1", "movsd xmm0, xmm1"])
+                                  "psllw xmm1, 3", "pmovmskb eax, xmm1", "movsd xmm0, xmm1", "addss xmm0, xmm1",
+                                  "cmpltps xmm0, xmm1", "ucomisd xmm0, xmm1", "cvtsi2sd xmm0, eax",
+                                  "cvttsd2si eax, xmm1", "fxsave [eax]", "fxrstor [eax]"])
 def test_system_cpu_has_no_sse(text):
     """The system CPU model cannot set CR4.OSFXSR: every XMM instruction lifts to #UD there, while the fences and
     hints (which do not depend on OSFXSR) still lift."""
