@@ -52,10 +52,10 @@ def pack(ctx, values: list) -> int:
     return r
 
 
-def source(ctx, ty: Ty, packed: bool, count: int | None = None) -> list:
+def source(ctx, ty: Ty, packed: bool) -> list:
     """The source operand (operand 1) as lanes: all of xmm/m128 (aligned) when packed, else the low ``ty`` lane."""
     if packed:
-        return lanes(ctx, read_x(ctx, 1), ty, count)
+        return lanes(ctx, read_x(ctx, 1), ty)
     return [read_low(ctx, 1, ty)]
 
 

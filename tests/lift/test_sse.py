@@ -180,3 +180,21 @@ def test_strlen_loop_in_the_optimizing_tier():
         e.emu_start(CODE, until=CODE + len(code), count=100000)
         assert e.reg_read("rax") == n, (k, n)
     assert e.stats["blocks_compiled"] > 0
+
+
+@pytest.mark.parametrize("mode", [64, 32])
+def test_sse_compare_opcode_is_named_by_its_prefix(mode):
+    """0F C2 /r ib is CMPPS, 66: CMPPD, F3: CMPSS, F2: CMPSD, whatever the predicate (Capstone 5 names it after the
+    immediate: CMPSB, CMPXCHG16B...), with the immediate as operand 2; the string CMPSD/CMPSQ keep their names."""
+    from dbt.decode import Decoder
+    d = Decoder(mode)
+    for prefix, name in ((b"", "CMPPS"), (b"\x66", "CMPPD"), (b"\xf3", "CMPSS"), (b"\xf2", "CMPSD")):
+        for modrm in (0xCA, 0x0B):                      # xmm1, xmm2 / xmm1, [rbx]
+            for imm in (0, 1, 2, 3, 4, 5, 6, 7, 8, 0x1F, 0xFF):
+                raw = prefix + bytes([0x0F, 0xC2, modrm, imm])
+                insn = d.decode(raw + b"\x90" * 8)
+                assert (insn.name, insn.length) == (name, len(raw)), (raw.hex(), insn.name)
+                assert [o.kind for o in insn.operands] == ["reg", "mem" if modrm == 0x0B else "reg", "imm"]
+                assert insn.operands[2].imm == imm
+    assert d.decode(b"\xa7" + b"\x90" * 8).name == "CMPSD"
+    assert d.decode(b"\xf2\xa7" + b"\x90" * 8).name == "CMPSD"
