@@ -314,7 +314,7 @@ class Runner:
 
     def run(self, mode: int, backend: str, code: bytes, regs: dict, mem: dict, max_insns: int):
         """-> result dict in the oracles' format, plus 'data' (the whole data area after the run)."""
-        from dbt import GuestFault
+        from dbt import GuestFault, x87
         emu = self.load(mode, backend, code)
         st = emu.engine.state
         g = geometry(mode)
@@ -328,6 +328,9 @@ class Runner:
         for r in native.XMM_NAMES:
             st[r] = 0
         st["mxcsr"] = native.MXCSR_DEFAULT
+        # The x87 control/status/tag words as the host's fresh oracle process has them (FNINIT's), whatever an
+        # earlier fragment (FLDCW, FXRSTOR, unbalanced pushes) left in this reused emulator.
+        st["fcw"], st["fsw"], st["ftw"] = x87.FCW_INIT, x87.FSW_INIT, x87.FTW_INIT
         for k, v in regs.items():
             if k == "flags":
                 continue
