@@ -457,7 +457,7 @@ def op_fprem(fpu, mem, addr, arg, nearest):
                 r = sf._invalid(F80, env)
             elif y.cls == sf.CINF or x.cls == sf.CZERO:
                 sf._denormal_check(env, x, y)
-                r = a
+                r = a if x.cls == sf.CZERO else sf._exact(F80, x.sign, x.sig, x.exp)   # pseudo-denormals normalized
             else:
                 sf._denormal_check(env, x, y)
                 r, cc = _remainder(x, y, nearest, env)

@@ -22,7 +22,7 @@ SSE_OPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "sqrt": 4, "comi": 5, "ucomi"
            "round_noexc": 15, "min": 16, "max": 17}
 X87_OPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "sqrt": 4, "fcom": 5, "fucom": 6, "frndint": 7, "fst32": 8,
            "fst64": 9, "fld32": 10, "fld64": 11, "fist16": 12, "fist32": 13, "fist64": 14, "fisttp64": 15,
-           "fild64": 16}
+           "fild64": 16, "fprem": 17, "fprem1": 18, "fscale": 19}
 
 _lib = None
 

@@ -77,7 +77,7 @@ uint32_t sse_op(int op, int sd, uint64_t a, uint64_t b, uint32_t csr, uint64_t *
 
 /* x87: st0 = a, st1 = b (80-bit images), control word cw; op: 0 add 1 sub 2 mul 3 div 4 sqrt 5 fcom 6 fucom
  * 7 frndint 8 fst m32 9 fst m64 10 fld m32 (a's low 4 bytes) 11 fld m64 12 fistp m16 13 fistp m32 14 fistp m64
- * 15 fisttp m64 16 fild m64 (a's low 8 bytes). *out gets 10 bytes (or the memory result); returns FSW
+ * 15 fisttp m64 16 fild m64 (a's low 8 bytes) 17 fprem 18 fprem1 19 fscale. *out gets 10 bytes (or the memory result); returns FSW
  * (with C3 C2 C0 from a compare). */
 uint16_t x87_op(int op, const uint8_t *a, const uint8_t *b, uint16_t cw, uint8_t *out)
 {
@@ -85,7 +85,7 @@ uint16_t x87_op(int op, const uint8_t *a, const uint8_t *b, uint16_t cw, uint8_t
     memset(out, 0, 10);
     __asm__ volatile("fninit\n\tfldcw %0" : : "m"(cw));
     switch (op) {
-    case 0: case 1: case 2: case 3: case 5: case 6:
+    case 0: case 1: case 2: case 3: case 5: case 6: case 17: case 18: case 19:
         __asm__ volatile("fldt %0\n\tfldt %1" : : "m"(*(const uint8_t (*)[10])b), "m"(*(const uint8_t (*)[10])a));
         break;
     case 4: case 7: case 8: case 9: case 12: case 13: case 14: case 15:
@@ -110,9 +110,12 @@ uint16_t x87_op(int op, const uint8_t *a, const uint8_t *b, uint16_t cw, uint8_t
     case 14: __asm__ volatile("fistpll %0" : "=m"(*(uint64_t *)out)); break;
     case 15: __asm__ volatile("fisttpll %0" : "=m"(*(uint64_t *)out)); break;
     case 16: __asm__ volatile("fildll %0" : : "m"(*(const uint64_t *)a)); break;
+    case 17: __asm__ volatile("fprem"); break;
+    case 18: __asm__ volatile("fprem1"); break;
+    case 19: __asm__ volatile("fscale"); break;
     }
     __asm__ volatile("fnstsw %0" : "=m"(sw));
-    if (op <= 4 || op == 7 || op == 10 || op == 11 || op == 16)
+    if (op <= 4 || op == 7 || op == 10 || op == 11 || op >= 16)
         __asm__ volatile("fstpt %0" : "=m"(*(uint8_t (*)[10])out));
     __asm__ volatile("fninit");
     return sw;
