@@ -143,28 +143,6 @@ class Decoder:
         name = {0xF3: "CMPSS", 0xF2: "CMPSD"}.get(rep) or ("CMPPD" if prefix[2] == 0x66 else "CMPPS")
         return name, ops[:2] + [Operand("imm", 1, imm=raw[-1])]
 
-    def _record(self, ins) -> Insn:
-        reg_name = ins.reg_name
-        ops = []
-        for o in ins.operands:
-            if o.type == X.X86_OP_REG:
-                ops.append(Operand("reg", o.size, reg=reg_name(o.reg)))
-            elif o.type == X.X86_OP_IMM:
-                ops.append(Operand("imm", o.size, imm=o.imm))
-            elif o.type == X.X86_OP_MEM:
-                m = o.mem
-                ops.append(Operand("mem", o.size, seg=_SEG_NAMES.get(m.segment, ""),
-                                   base=reg_name(m.base) if m.base else "",
-                                   index=reg_name(m.index) if m.index else "",
-                                   scale=m.scale, disp=m.disp))
-        p = ins.prefix
-        rep = self._rep(bytes(ins.bytes))
-        name = INSN_NAMES.get(ins.id, "INVALID")
-        opsize = self._opsize(p, ins.rex)
-        return Insn(name, f"{ins.mnemonic} {ins.op_str}".strip(), ins.size, bytes(ins.bytes), tuple(ops), rep,
-                    p[0] == 0xF0, _SEG_NAMES.get(_PREFIX_SEG.get(p[1], 0), ""), opsize, ins.addr_size,
-                    bytes(b for b in ins.opcode if b), ins.modrm)
-
     def _rep(self, raw: bytes) -> int:
         """0, 0xF3 (REP/REPE) or 0xF2 (REPNE): the last of F2/F3 among the legacy prefixes. Read from the bytes
         because Capstone drops F2 from ``F2 A5`` (it takes it for the mandatory prefix of SSE's MOVSD)."""
