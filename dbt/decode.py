@@ -126,9 +126,22 @@ class Decoder:
         size = ins.size
         raw = bytes(ins.bytes[:size])
         mnemonic, op_str = ins.mnemonic.decode("ascii"), ins.op_str.decode("ascii")
-        return Insn(INSN_NAMES.get(ins.id, "INVALID"), f"{mnemonic} {op_str}".strip(), size, raw, tuple(ops),
-                    self._rep(raw), p[0] == 0xF0, _SEG_NAMES.get(_PREFIX_SEG.get(p[1], 0), ""),
-                    self._opsize(p, x.rex), x.addr_size, bytes(b for b in x.opcode if b), x.modrm)
+        name = INSN_NAMES.get(ins.id, "INVALID")
+        opcode = bytes(b for b in x.opcode if b)
+        rep = self._rep(raw)
+        if opcode == b"\x0f\xc2" and name in _SSE_CMP_MISNAMED:
+            name, ops = self._sse_cmp(raw, rep, p, ops)
+        return Insn(name, f"{mnemonic} {op_str}".strip(), size, raw, tuple(ops),
+                    rep, p[0] == 0xF0, _SEG_NAMES.get(_PREFIX_SEG.get(p[1], 0), ""),
+                    self._opsize(p, x.rex), x.addr_size, opcode, x.modrm)
+
+    @staticmethod
+    def _sse_cmp(raw: bytes, rep: int, prefix, ops: list):
+        """Legacy-SSE 0F C2 (CMPPS/CMPPD/CMPSS/CMPSD): Capstone 5 names it after its predicate immediate (CMPPD for
+        0, CMPSB for 2, CMPXCHG16B for 7...) and drops the immediate for 0-7. The name comes from the mandatory
+        prefix (F3, F2, else 66), and the immediate, the last byte, is always operand 2."""
+        name = {0xF3: "CMPSS", 0xF2: "CMPSD"}.get(rep) or ("CMPPD" if prefix[2] == 0x66 else "CMPPS")
+        return name, ops[:2] + [Operand("imm", 1, imm=raw[-1])]
 
     def _record(self, ins) -> Insn:
         reg_name = ins.reg_name
@@ -172,6 +185,7 @@ class Decoder:
         return 2 if has66 else 4
 
 
+_SSE_CMP_MISNAMED = frozenset(("CMPPS", "CMPPD", "CMPSS", "CMPSD", "CMPSB", "CMPSW", "CMPSQ", "CMPXCHG16B"))
 _LEGACY_PREFIXES = frozenset([0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65, 0x66, 0x67])
 _PREFIX_SEG = {0x26: X.X86_REG_ES, 0x2E: X.X86_REG_CS, 0x36: X.X86_REG_SS, 0x3E: X.X86_REG_DS,
                0x64: X.X86_REG_FS, 0x65: X.X86_REG_GS}

@@ -79,7 +79,7 @@ STOP_HLT, STOP_UNTIL, STOP_COUNT, STOP_REQUEST = "hlt", "until", "count", "reque
 def runtime_info(helpers: dict) -> RuntimeInfo:
     """What a backend needs to know of the CPU state: run-time field offsets, exit reasons, helpers, fault types."""
     off = {n: LAYOUT.offset(n) for n in ("rip", "cs_base", "exit_reason", "exc_vector", "exc_error",
-                                         "fault_addr", "budget", "tbflags")}
+                                         "fault_addr", "budget", "tbflags", "mxcsr")}
     reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
                "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
     return RuntimeInfo(off, reasons, helpers, GUEST_FAULTS, LAYOUT.size)

@@ -4,8 +4,11 @@ Each helper takes (state, memory, *args) and returns an integer (or None). They 
 need host facts: CPUID's CPU model and the time-stamp counter; and port I/O (``port_in``/``port_out``), which reads
 all ones and drops writes until a device bus is attached.
 
-The CPU model (CPUID) advertises only what the lifter implements: an x86-64 CPU with the base integer ISA, CMPXCHG8B,
-CMPXCHG16B, CMOV, POPCNT, LZCNT (ABM) and BMI1's TZCNT; no FPU/SSE bits yet.
+The CPU model (CPUID) advertises only what the lifter implements: an x86-64 CPU with the base integer ISA, the x87 FPU
+(``dbt.x87``), CMPXCHG8B, CMPXCHG16B, CMOV (with FCMOV), POPCNT, LZCNT (ABM) and BMI1's TZCNT, CLFLUSH, FXSAVE/FXRSTOR
+(FXSR), SSE and SSE2 (``dbt/lifters/sse_*.py``, ``fxsave.py``). Not advertised: MMX (its register forms raise #UD),
+SSE3 and later, XSAVE/OSXSAVE and AVX (so glibc's dynamic loader saves state with FXSAVE). The system VM has its own
+leaf 1 (``dbt.system.cpu``: no SSE there).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ MAX_LEAF = 7
 MAX_EXT_LEAF = 0x80000004
 BRAND = b"dbt x86 dynamic binary translator".ljust(48, b"\0")
 
-# Leaf 1 EDX: TSC (4), CX8 (8), CMOV (15); ECX: CMPXCHG16B (13), POPCNT (23).
-LEAF1_EDX = (1 << 4) | (1 << 8) | (1 << 15)
+# Leaf 1 EDX: FPU (0), TSC (4), CX8 (8), CMOV (15), CLFSH (19), FXSR (24), SSE (25), SSE2 (26);
+# ECX: CMPXCHG16B (13), POPCNT (23).
+LEAF1_EDX = (1 << 0) | (1 << 4) | (1 << 8) | (1 << 15) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26)
 LEAF1_ECX = (1 << 13) | (1 << 23)
 LEAF7_EBX = 1 << 3                               # BMI1 (TZCNT)
 EXT1_ECX = 1 << 5                                # ABM (LZCNT)
@@ -76,3 +80,9 @@ def install(engine) -> None:
     engine.helpers["port_in"] = _port_in
     engine.helpers["port_out"] = _port_out
     engine.helpers["syscall"] = _no_syscall
+    from dbt.lifters.mxcsr import HELPERS as MXCSR_HELPERS
+    from dbt.x87 import HELPERS as X87_HELPERS
+    engine.helpers.update(X87_HELPERS)
+    engine.helpers.update(MXCSR_HELPERS)
+    from dbt.lifters.fxsave import HELPERS as FXSAVE_HELPERS
+    engine.helpers.update(FXSAVE_HELPERS)

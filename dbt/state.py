@@ -34,6 +34,7 @@ EXIT_STOP = 5       # a helper asked to stop (breakpoint, host request)
 
 XMM = [f"xmm{i}" for i in range(16)]
 MXCSR_RESET = 0x1F80    # all SIMD exceptions masked, round to nearest, no DAZ/FTZ
+FCW_RESET, FTW_RESET = 0x37F, 0xFFFF    # x87 after FNINIT (a Linux process starts so); the system VM resets its own
 
 _FIELDS: list[tuple[str, Ty]] = (
     [(n, Ty.i64) for n in GPR64]
@@ -59,6 +60,10 @@ _FIELDS: list[tuple[str, Ty]] = (
     + [("mxcsr", Ty.i32)]
     # SSE registers (two slots each).
     + [(n, Ty.i128) for n in XMM]
+    # x87 register file (dbt.x87): physical registers R0..R7, significand with its explicit integer bit (i64) and
+    # sign + exponent (i16); ST(i) is R((FSW.TOP + i) mod 8). Control, status and tag words are fcw/fsw/ftw above.
+    + [(f"fpr{i}", Ty.i64) for i in range(8)]
+    + [(f"fpr{i}_se", Ty.i16) for i in range(8)]
 )
 
 
@@ -104,6 +109,8 @@ class CpuState:
         self._mask = layout.masks
         self.slots[layout.slot("eflags")] = 0x2
         self.slots[layout.slot("mxcsr")] = MXCSR_RESET
+        self.slots[layout.slot("fcw")] = FCW_RESET
+        self.slots[layout.slot("ftw")] = FTW_RESET
 
     def __getitem__(self, name: str) -> int:
         try:

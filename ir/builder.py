@@ -54,16 +54,16 @@ class Builder:
 
 def _make(op: OpDef):
     s = op.shape
-    if s in (Shape.BINARY,):
+    if s in (Shape.BINARY, Shape.FBINARY):
         def m(self, a, b):
             return self.emit(op, self.unit.types[a], (a, b))
-    elif s is Shape.UNARY:
+    elif s in (Shape.UNARY, Shape.FUNARY):
         def m(self, a):
             return self.emit(op, self.unit.types[a], (a,))
     elif s is Shape.CMP:
         def m(self, a, b):
             return self.emit(op, Ty.i1, (a, b))
-    elif s is Shape.CAST:
+    elif s in (Shape.CAST, Shape.FCAST):
         def m(self, ty, a):
             return self.emit(op, ty, (a,))
     elif s is Shape.SELECT:

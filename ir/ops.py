@@ -14,6 +14,12 @@ Integer semantics are exact and total, so constant folding and the backends agre
 
 Vector ops (shapes VBINARY, VSHIFT, VSHUFFLE, VMASK) treat an i128 value as 128/L lanes of L bits, L being the op's
 immediate; their exact semantics are in ``ir.vector``, shared by constant folding and the interpreter.
+
+Floating-point ops (``fpenv=True``, the block at the end of the table) work on IEEE bit patterns held in integer
+values: i32 is binary32, i64 is binary64. They compute exactly what the x86 SSE scalar instruction of the same name
+computes (``ir.softfloat``): they read the rounding control, DAZ and FTZ from the state field ``FPENV_FIELD``
+(``mxcsr``, SSE MXCSR layout) and OR their exception flags into it. So they are not pure: passes never remove,
+duplicate, fold or reorder them across a get/put of that field or anything else that may read or write state.
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ class Shape(Enum):
     VSHIFT = "vshift"    # %r = op.i128 %a, %n, L              (n: i64 count, the same for every lane)
     VSHUFFLE = "vshuffle"  # %r = vshuffle.i128 %a, %b, 0xPAT  (16 byte indices into b:a, 8 bits each)
     VMASK = "vmask"      # %r = vmovmsk.i32 %a, L              (a: i128)
+    FBINARY = "fbinary"  # %r = op.T %a, %b          (a, b, r: T in i32 i64; reads/writes the fp environment)
+    FUNARY = "funary"    # %r = op.T %a              (a, r: T in i32 i64)
+    FCAST = "fcast"      # %r = op.T %a              (a, r: i32 or i64, a of any of the two)
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +100,7 @@ class OpDef:
     exits: bool = False           # may leave the unit (side exit, fault, helper that stops)
     terminator: bool = False      # ends the straight-line flow
     commutative: bool = False
+    fpenv: bool = False           # reads and writes the fp environment, the state field FPENV_FIELD
     code: int = -1
 
     def __str__(self) -> str:
@@ -202,6 +212,35 @@ _DECLS += [
     _p("vmovmsk", Shape.VMASK, "r bit i = sign bit of a[i], other bits 0"),
 ]
 VECTOR_SHAPES = frozenset((Shape.VBINARY, Shape.VSHIFT, Shape.VSHUFFLE, Shape.VMASK))
+
+
+# --- floating point: x86 SSE scalar semantics on bit patterns (see the module docstring and ir.softfloat) ------------
+FPENV_FIELD = "mxcsr"
+FP_TYPES = ("i32", "i64")     # binary32, binary64
+# fcmpq/fcmps results: the relation of a to b
+FCMP_LT, FCMP_EQ, FCMP_GT, FCMP_UNORDERED = 0, 1, 2, 3
+
+
+def _fp(name, shape, formula):
+    return OpDef(name, shape, formula, reads_state=True, writes_state=True, fpenv=True)
+
+
+_DECLS += [
+    _fp("fadd", Shape.FBINARY, "r = a + b (ADDSS/ADDSD)"),
+    _fp("fsub", Shape.FBINARY, "r = a - b (SUBSS/SUBSD)"),
+    _fp("fmul", Shape.FBINARY, "r = a * b (MULSS/MULSD)"),
+    _fp("fdiv", Shape.FBINARY, "r = a / b (DIVSS/DIVSD)"),
+    _fp("fcmpq", Shape.FBINARY, "r = 0 lt, 1 eq, 2 gt, 3 unordered; IE only for an SNaN (UCOMISS/UCOMISD)"),
+    _fp("fcmps", Shape.FBINARY, "r = 0 lt, 1 eq, 2 gt, 3 unordered; IE for any NaN (COMISS/COMISD)"),
+    _fp("fmin", Shape.FBINARY, "r = a if a < b else b (b if either is NaN or both zero; IE for any NaN) (MINSS/MINSD)"),
+    _fp("fmax", Shape.FBINARY, "r = a if a > b else b (b if either is NaN or both zero; IE for any NaN) (MAXSS/MAXSD)"),
+    _fp("fsqrt", Shape.FUNARY, "r = sqrt(a) (SQRTSS/SQRTSD)"),
+    _fp("fround", Shape.FUNARY, "r = a rounded to an integral value by MXCSR.RC, PE if inexact (ROUNDSD imm 4)"),
+    _fp("fcvt", Shape.FCAST, "r = float a converted to the other float format (CVTSS2SD/CVTSD2SS)"),
+    _fp("sitof", Shape.FCAST, "r = signed integer a converted to float, rounded by MXCSR.RC (CVTSI2SS/SD)"),
+    _fp("ftosi", Shape.FCAST, "r = float a to signed integer by MXCSR.RC; indefinite 1 << (bits-1) if invalid (CVTSD2SI)"),
+    _fp("ftosit", Shape.FCAST, "r = float a to signed integer truncated; indefinite if invalid (CVTTSD2SI)"),
+]
 
 
 class _OpTable:

@@ -33,7 +33,8 @@ def format_op(o: Op, fields: Fields | None = None) -> str:
     tyname = f".{o.ty}" if o.ty is not None else ""
     if s is Shape.CONST:
         return f"{head}const{tyname} {o.imm:#x}"
-    if s in (Shape.BINARY, Shape.UNARY, Shape.CMP, Shape.CAST, Shape.SELECT, Shape.LOAD):
+    if s in (Shape.BINARY, Shape.UNARY, Shape.CMP, Shape.CAST, Shape.SELECT, Shape.LOAD, Shape.FBINARY, Shape.FUNARY,
+             Shape.FCAST):
         return f"{head}{op.name}{tyname} {args}"
     if s is Shape.GET:
         return f"{head}get{tyname} @{fname(o.imm)}"
@@ -131,7 +132,7 @@ def parse_unit(text: str, fields: Fields | None = None) -> Unit:
             if s is Shape.CONST:
                 imm = int(toks[0], 0)
             elif s in (Shape.BINARY, Shape.UNARY, Shape.CMP, Shape.CAST, Shape.SELECT, Shape.LOAD, Shape.STORE,
-                       Shape.EXIT, Shape.EXITIF):
+                       Shape.EXIT, Shape.EXITIF, Shape.FBINARY, Shape.FUNARY, Shape.FCAST):
                 args = tuple(val(t) for t in toks)
             elif s is Shape.GET:
                 imm = fname(toks[0].lstrip("@"))

@@ -24,12 +24,14 @@ _FORM = {
     Shape.GETL: (0, True), Shape.PUTL: (1, False), Shape.LOAD: (1, True), Shape.STORE: (2, False),
     Shape.CALL: (None, None), Shape.LABEL: (0, False), Shape.BR: (0, False), Shape.BRIF: (1, False),
     Shape.EXIT: (1, False), Shape.TRAP: (1, False), Shape.INSN: (0, False),
+    Shape.FBINARY: (2, True), Shape.FUNARY: (1, True), Shape.FCAST: (1, True),
 }
 _FORM.update({Shape.VBINARY: (2, True), Shape.VSHIFT: (2, True), Shape.VSHUFFLE: (2, True), Shape.VMASK: (1, True)})
 _LANES = (8, 16, 32, 64)
 # Vector ops whose lanes are narrower than the whole value and widen (or narrow) them: L < 64, and vsad only bytes.
 _LANES_OF = {"vmulevu": (8, 16, 32), "vmadd": (8, 16, 32), "vpacks": (16, 32, 64), "vpacku": (16, 32, 64),
              "vsad": (8,)}
+_FP_TYPES = (Ty.i32, Ty.i64)
 for _s in ("EXITIF", "TRAPIF"):  # conditional exits, where the op table has them
     if hasattr(Shape, _s):
         _FORM[Shape[_s]] = (2, False)
@@ -113,6 +115,14 @@ def verify(u: Unit) -> None:
         elif s is Shape.TRAPIF:
             if at[0] is not Ty.i1 or at[1] is not Ty.i32:
                 fail(i, o, "trapif takes an i1 condition and an i32 error code")
+        elif s in (Shape.FBINARY, Shape.FUNARY):
+            if o.ty not in _FP_TYPES or any(t is not o.ty for t in at):
+                fail(i, o, f"{o.op.name} takes and gives i32 (binary32) or i64 (binary64) values of one type")
+        elif s is Shape.FCAST:
+            if o.ty not in _FP_TYPES or at[0] not in _FP_TYPES:
+                fail(i, o, f"{o.op.name} converts between i32 and i64 values")
+            if o.op.name == "fcvt" and o.ty is at[0]:
+                fail(i, o, "fcvt converts to the other float format")
         elif s is Shape.BRIF:
             if at[0] is not Ty.i1:
                 fail(i, o, "brif condition must be i1")

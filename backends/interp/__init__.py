@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from ir import OP, Shape, Unit
+from ir import OP, Shape, Unit, fpops
 from ir.ops import VECTOR_SHAPES
 
 from backends.interp.eval import BINARY, CAST, CMP, UNARY, VECTOR
@@ -76,6 +76,9 @@ class InterpUnit:
             return (_cmp, o.dst, o.args, (CMP[o.op.name], self.unit.types[o.args[0]].bits), mask)
         if s is Shape.CAST:
             return (_cast, o.dst, o.args, (CAST[o.op.name], self.unit.types[o.args[0]].bits), mask)
+        if o.op.fpenv:
+            fn = fpops.function(o.op.name, o.ty.bits, self.unit.types[o.args[0]].bits)
+            return (_fp, o.dst, o.args, (fn, self.rt.off["mxcsr"] >> 3), mask)
         if s is Shape.GET:
             return (_get128 if o.ty.bits > 64 else _get, o.dst, o.args, o.imm >> 3, mask)
         if s is Shape.PUT:
@@ -194,6 +197,8 @@ _FAST = {"add": _add, "sub": _sub, "and": _and, "or": _or, "xor": _xor, "eq": _e
 
 def _vector(c, v, dst, args, imm, mask):
     v[dst] = imm[0](*[v[a] for a in args], imm[1])
+def _fp(c, v, dst, args, imm, mask):
+    v[dst] = imm[0](c.slots, imm[1], *[v[a] for a in args])
 
 
 def _const(c, v, dst, args, imm, mask):

@@ -41,8 +41,7 @@ from __future__ import annotations
 import builtins
 import types
 
-from ir import OP, Shape, Unit
-
+from ir import OP, Shape, Unit, fpops
 from ir.ops import VECTOR_SHAPES
 
 from backends.interp.eval import VECTOR, _ashr, _bswap, _cttz, _rotl, _rotr, _sdiv, _srem
@@ -600,6 +599,24 @@ def _g_call(g, o):
     g.emit("    return")
 
 
+def _g_fp(g, o):
+    """A floating-point op: a call of its reference function, which reads and updates the MXCSR slot; deferred
+    reads of that slot are given variables first."""
+    slot = g.rt.off["mxcsr"] >> 3
+    ab = g.T[o.args[0]].bits
+    fn = g.param(("fp", o.op.name, o.ty.bits, ab), fpops.function(o.op.name, o.ty.bits, ab))
+    args = "".join(", " + g.intval(g.get(a)) for a in o.args)
+    g.flush(slot)
+    call = f"{fn}(slots, {g.param('slot', slot)}{args})"
+    if o.dst in g.uses:
+        name = f"v{g.nvars}"
+        g.nvars += 1
+        g.emit(f"{name} = {call}")
+        g.expr[o.dst] = E(name, P_ATOM, o.ty.bits)
+    else:
+        g.emit(call)
+
+
 # Control flow and exits -------------------------------------------------------------------------------------------
 
 def _g_br(g, o):
@@ -671,6 +688,7 @@ _GEN = {
     Shape.SELECT: _g_select, Shape.GET: _g_get, Shape.PUT: _g_put, Shape.GETL: _g_getl, Shape.PUTL: _g_putl,
     Shape.LOAD: _g_load, Shape.STORE: _g_store, Shape.CALL: _g_call, Shape.BR: _g_br, Shape.BRIF: _g_brif,
     Shape.EXIT: _g_exit, Shape.EXITIF: _g_exitif, Shape.TRAP: _g_trap, Shape.TRAPIF: _g_trapif, Shape.INSN: _g_insn,
+    Shape.FBINARY: _g_fp, Shape.FUNARY: _g_fp, Shape.FCAST: _g_fp,
 }
 
 
@@ -688,14 +706,15 @@ for _s in VECTOR_SHAPES:
 _GEN_OP = {op: _GEN.get(op.shape) for op in OP}     # keyed by the op objects: identity hashing, no Enum hash
 _CONST, _GET, _GETL, _PUTL, _LABEL, _INSN, _EXIT = OP.const, OP.get, OP.getl, OP.putl, OP.label, OP.insn, OP.exit
 # Op kinds for the scan: values (dropped when unused), puts, other ops that neither exit nor fault, and the rest.
-_K_VALUE, _K_PUT, _K_PLAIN, _K_LOAD, _K_STORE, _K_CALL, _K_EXIT, _K_LABEL = range(8)
+# Floating-point ops read and write the MXCSR slot: for the scan they observe state (no put before them is dead).
+_K_VALUE, _K_PUT, _K_PLAIN, _K_LOAD, _K_STORE, _K_CALL, _K_EXIT, _K_LABEL, _K_FP = range(9)
 _K_FAULTING = frozenset((_K_LOAD, _K_STORE, _K_CALL))
 _KIND = {}
 for _op in OP:
     _s = _op.shape
     _KIND[_op] = (_K_VALUE if _op.pure or _s in (Shape.GET, Shape.GETL) else _K_PUT if _s is Shape.PUT
                   else _K_LOAD if _s is Shape.LOAD else _K_STORE if _s is Shape.STORE else _K_CALL if _s is Shape.CALL
-                  else _K_LABEL if _s in (Shape.LABEL, Shape.BR, Shape.BRIF)
+                  else _K_LABEL if _s in (Shape.LABEL, Shape.BR, Shape.BRIF) else _K_FP if _op.fpenv
                   else _K_EXIT if _op.exits or _op.terminator else _K_PLAIN)
 
 

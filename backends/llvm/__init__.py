@@ -25,6 +25,8 @@ import itertools
 import llvmlite.binding as llvm
 
 from backends.llvm.codegen import INTRINSICS, MODULE_HEADER, Layout, gen_unit
+from backends.llvm.fpenv import DECLARATIONS as FP_DECLARATIONS
+from backends.llvm.fpenv import trampoline
 
 ENV_WORDS = 8
 SLOT_CHUNK = 4096
@@ -36,6 +38,7 @@ STORE_SLOW = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_u
 HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
                           ctypes.c_uint64)
 ENTRY = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)
+ENTER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)   # dbt_enter(fn, st, env)
 
 _initialized = False
 
@@ -45,6 +48,7 @@ def _init_llvm():
     if not _initialized:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
+        llvm.initialize_native_asmparser()      # inline asm (backends.llvm.fpenv)
         lib = ctypes.util.find_library("gcc_s")
         if lib:
             llvm.load_library_permanently(lib)   # __udivti3 & co. for i128 division
@@ -189,9 +193,21 @@ class LLVMBackend:
         off = self.rt.off
         text = MODULE_HEADER.format(triple=self.triple) + DISPATCHER.format(
             rip=off["rip"], cs_base=off[cs_base_field], tbflags=off["tbflags"], table=ENV_TABLE, mask=ENV_MASK)
+        if "mxcsr" in off:      # the host MXCSR carries the guest's while native code runs (backends.llvm.fpenv)
+            text += FP_DECLARATIONS + trampoline(off["mxcsr"])
         self._add_module(text)
         self.dispatch_addr = self.engine.get_function_address("dbt_dispatch")
         self.env[3] = self.dispatch_addr
+        self.enter = None
+        if "mxcsr" in off:
+            self.enter = ENTER(self.engine.get_function_address("dbt_enter"))
+
+    def _call_native(self, addr: int, state) -> None:
+        """Runs native code at ``addr`` on ``state`` (through the MXCSR trampoline when the layout has mxcsr)."""
+        if self.enter is not None:
+            self.enter(addr, state.address, self.env_address)
+        else:
+            ENTRY(addr)(state.address, self.env_address)
 
     def _add_module(self, text: str, optimized: bool = False):
         mod = llvm.parse_assembly(text)
@@ -418,7 +434,10 @@ class LLVMBackend:
         or an empty budget."""
         self.state = state
         self.pending_error = None
-        unit.fn(state.address, self.env_address)
+        if self.enter is not None:
+            self.enter(unit.addr, state.address, self.env_address)
+        else:
+            unit.fn(state.address, self.env_address)
         if self.pending_error is not None:
             e, self.pending_error = self.pending_error, None
             raise e
@@ -439,9 +458,8 @@ class LLVMBackend:
             def run(self, state, memory):
                 backend.state = state
                 state.slots[backend.rt.off["budget"] >> 3] = 1 << 62
-                fn = ENTRY(blk.native.addr)
                 backend.pending_error = None
-                fn(state.address, ctypes.addressof(backend.env))
+                backend._call_native(blk.native.addr, state)
                 if backend.pending_error is not None:
                     raise backend.pending_error
         return _Runnable()

@@ -20,6 +20,8 @@ ctlz/cttz of 0 give the width (the ``is_zero_poison`` flag is false).
 
 from __future__ import annotations
 
+from backends.llvm.fpenv import DECLARATIONS as FP_DECLARATIONS
+from backends.llvm.fpenv import FPEnvCodegen, gen_fp
 from ir import OP, Shape, Ty, Unit
 
 ENV_TLB, ENV_LOAD_SLOW, ENV_STORE_SLOW, ENV_DISPATCH, ENV_HELPERS = 0, 8, 16, 24, 32
@@ -54,7 +56,7 @@ class Layout:
         self.alloc_slot = alloc_slot
 
 
-class UnitCodegen:
+class UnitCodegen(FPEnvCodegen):
     def __init__(self, unit: Unit, name: str, lay: Layout, ip: int, ninsns: int):
         self.u = unit
         self.name = name
@@ -232,7 +234,9 @@ class UnitCodegen:
         if store_value is None:
             fn = self.env_ptr(ENV_LOAD_SLOW)
             raw = self.t()
+            self.host_to_state()
             self.emit(f"{raw} = call i64 {fn}(ptr %st, i64 {addr}, i32 {size})")
+            self.state_to_host()
             if ty is Ty.i64:
                 slow_v = raw
             else:
@@ -244,7 +248,9 @@ class UnitCodegen:
             if ty is not Ty.i64:
                 wide = self.t()
                 self.emit(f"{wide} = zext {lt} {store_value} to i64")
+            self.host_to_state()
             self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 {size}, i64 {wide})")
+            self.state_to_host()
         self.check_stop()
         self.emit(f"br label %{lbl}_join")
         # the slow path's last block is the "_go" block created by check_stop
@@ -304,8 +310,11 @@ class UnitCodegen:
     def gen(self) -> str:
         out_lines = self.lines
         # entry + budget check
-        out_lines.append(f"define i64 @{self.name}(ptr {state_param_attrs(self.lay)} %st, ptr %env) nounwind {{")
+        strict = " strictfp" if any(o.op.fpenv for o in self.u.ops) else ""
+        out_lines.append(f"define i64 @{self.name}(ptr {state_param_attrs(self.lay)} %st, ptr %env) nounwind{strict} {{")
         out_lines.append("entry:")
+        if "mxcsr" in self.lay.off:
+            self.emit("%mxtmp = alloca i32")       # stmxcsr/ldmxcsr go through memory (see backends.llvm.fpenv)
         # Locals are i64 cells, or i128 for a local that ever holds an i128 value.
         self.local_ty = {}
         for o in self.u.ops:
@@ -425,6 +434,8 @@ def _select(g, o):
 
 
 def _get(g, o):
+    if o.imm == g.lay.off.get("mxcsr"):
+        return g.get_mxcsr(g.v(o.dst))
     p = g.field_ptr(o.imm)
     fty = g.u.fields.by_offset[o.imm].ty if g.u.fields else o.ty
     if o.ty is Ty.i1 and fty is Ty.i8:
@@ -437,6 +448,8 @@ def _get(g, o):
 
 
 def _put(g, o):
+    if o.imm == g.lay.off.get("mxcsr"):
+        return g.put_mxcsr(g.v(o.args[0]))
     p = g.field_ptr(o.imm)
     vt = g.ty(o.args[0])
     val = g.v(o.args[0])
@@ -497,7 +510,9 @@ def _call(g, o):
     while len(args) < 4:
         args.append("0")
     r = g.t()
+    g.host_to_state()
     g.emit(f"{r} = call i64 {fn}(ptr %st, " + ", ".join(f"i64 {x}" for x in args) + ")")
+    g.state_to_host()
     g.check_stop()
     if o.dst is not None:
         if o.ty is Ty.i64:
@@ -710,7 +725,7 @@ _GEN = {
     Shape.SELECT: _select, Shape.GET: _get, Shape.PUT: _put, Shape.GETL: _getl, Shape.PUTL: _putl,
     Shape.LOAD: _load, Shape.STORE: _store, Shape.CALL: _call, Shape.LABEL: _label, Shape.BR: _br,
     Shape.BRIF: _brif, Shape.EXIT: _exit, Shape.EXITIF: _exitif, Shape.TRAP: _trap, Shape.TRAPIF: _trapif,
-    Shape.INSN: _insn,
+    Shape.INSN: _insn, Shape.FBINARY: gen_fp, Shape.FUNARY: gen_fp, Shape.FCAST: gen_fp,
 }
 
 
@@ -739,4 +754,4 @@ INTRINSICS = "\n".join(
        for f in ("sadd.sat", "uadd.sat", "ssub.sat", "usub.sat", "smin", "smax", "umin", "umax")
        for L in (8, 16, 32, 64)]
     + ["declare <2 x i64> @llvm.x86.sse2.psad.bw(<16 x i8>, <16 x i8>)"]
-) + "\n"
+) + "\n" + FP_DECLARATIONS

@@ -1,10 +1,11 @@
 """x87 escape opcodes (D8-DF) on a machine without an FPU.
 
-The CPU model has no x87 unit (CPUID.01H:EDX.FPU = 0):
+Which CPU model has an x87 unit decides:
 - real mode (mode 16) models an 80286 without an 80287, CR0.EM = MP = 0: an ESC instruction does nothing but advance
   IP; its memory operand is not accessed but its effective address is still checked against the segment limit
   (#GP(0) / #SS(0) past offset FFFFh), as the 80286 vectors show (D8: only IP changes, or interrupt 13);
-- modes 32/64 behave as an OS runs a CPU without an FPU (CR0.EM = 1): every x87 instruction raises #NM.
+- the flat user-level modes 32/64 have an x87 FPU: ``dbt.lifters.x87`` lifts every instruction (``dbt.x87`` runs it);
+- the system VM's CPU has none (CPUID.01H:EDX.FPU = 0): the control instructions an OS uses run, the rest are #UD.
 
 Every Capstone mnemonic that D8-DF decode to is registered here; a real x87 family would replace this module.
 Encodings of D8-DF that Capstone does not decode (e.g. D9 D1, DB E5) get the driver's #UD in every mode (on the
@@ -14,7 +15,7 @@ Encodings of D8-DF that Capstone does not decode (e.g. D9 D1, DB E5) get the dri
 from __future__ import annotations
 
 from dbt.lift import lifter
-from dbt.lift.context import NM, UD
+from dbt.lift.context import UD
 
 X87 = (
     "F2XM1", "FABS", "FADD", "FBLD", "FBSTP", "FCHS", "FCMOVB", "FCMOVBE", "FCMOVE", "FCMOVNB", "FCMOVNBE",
@@ -37,7 +38,8 @@ def lift_esc(ctx):
             ctx.trap(UD)                        # no x87 arithmetic in the system VM's CPU model
         return
     if not ctx.cpu.real:
-        ctx.trap(NM)
+        from dbt.lifters.x87 import lift_x87
+        lift_x87(ctx)
         return
     for op in ctx.insn.operands:
         if op.kind == "mem":

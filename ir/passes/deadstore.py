@@ -10,23 +10,28 @@ field is known by its offset; an i1 put into an i8 field writes the whole field.
 Unit-local variables are invisible outside the unit: a ``putl $n`` is dead when no ``getl $n`` exists anywhere in the
 unit, or when ``$n`` is written again before it is read in the same region. Helpers and faults cannot read locals, so
 for them only control flow is a barrier, and after ``exit``/``halt``/``trap`` every local is dead.
+
+Floating-point ops (``fpenv``) read and update the fp environment field (``ir.ops.FPENV_FIELD``): a put of that field
+before one is live; other fields pass through. A unit without field names (no ``Unit.fields``) treats them as
+observing all state.
 """
 
 from __future__ import annotations
 
-from ir.ops import OP
+from ir.ops import FPENV_FIELD, OP
 from ir.passes.util import by_code
 
 
 class _Live:
     """What the backward walk knows at the current point: fields and locals overwritten later before any read."""
 
-    __slots__ = ("fields", "locals", "all_locals")
+    __slots__ = ("fields", "locals", "all_locals", "fpenv")
 
-    def __init__(self, all_locals: frozenset):
+    def __init__(self, all_locals: frozenset, fpenv: int | None = None):
         self.fields: set = set()
         self.locals: set = set()
         self.all_locals = all_locals
+        self.fpenv = fpenv          # offset of the fp environment field, None when unknown
 
 
 # Handlers return True when the op is dead (dropped).
@@ -74,12 +79,23 @@ def _observe(s: _Live, o) -> bool:
     return False
 
 
+def _fp(s: _Live, o) -> bool:
+    """An fp op reads the fp environment field (and ORs flags into it: not an overwrite)."""
+    if s.fpenv is None:
+        s.fields.clear()
+    else:
+        s.fields.discard(s.fpenv)
+    return False
+
+
 def _pure(s: _Live, o) -> bool:
     return False
 
 
 def _by_effects(op):
     """The handler of an op without a rule of its own, from its effects in the op table."""
+    if op.fpenv:
+        return _fp
     if not (op.reads_state or op.exits):
         return _pure
     return _leave if op.terminator else _observe
@@ -94,7 +110,8 @@ _DISPATCH = by_code(HANDLERS)
 
 def run(unit) -> bool:
     getl = OP.getl
-    s = _Live(frozenset(o.imm for o in unit.ops if o.op is getl))
+    fp = unit.fields.by_name.get(FPENV_FIELD) if unit.fields is not None else None
+    s = _Live(frozenset(o.imm for o in unit.ops if o.op is getl), fp.offset if fp is not None else None)
     out = []
     for o in reversed(unit.ops):
         if not _DISPATCH[o.op.code](s, o):

@@ -12,11 +12,13 @@ field (by offset; fields are disjoint) it remembers the value the field is known
 - ``call`` may write any state, so it forgets every field; ``load``/``store`` write only guest memory, and an op that
   faults leaves the unit, so they keep what is known. Locals (``getl``/``putl``) work the same way, with exact types
   only; no helper can touch them.
+- a floating-point op (``fpenv``) updates the fp environment field (``ir.ops.FPENV_FIELD``): that field is forgotten
+  (every field when the unit has no field names).
 """
 
 from __future__ import annotations
 
-from ir.ops import OP, Ty
+from ir.ops import FPENV_FIELD, OP, Ty
 from ir.passes.util import by_code, rename
 from ir.unit import Op
 
@@ -27,9 +29,10 @@ class _Known:
     """Per segment: slot -> (value, exact) for fields and for locals. ``exact`` says the slot holds the value itself
     (it was put, or read with the slot's own width); a ``get.i1`` of an i8 field is not exact."""
 
-    __slots__ = ("fields", "locals", "types", "repl")
+    __slots__ = ("fields", "locals", "types", "repl", "fpenv")
 
-    def __init__(self, types):
+    def __init__(self, types, fpenv: int | None = None):
+        self.fpenv = fpenv          # offset of the fp environment field, None when unknown
         self.fields: dict = {}
         self.locals: dict = {}
         self.types = types
@@ -89,13 +92,23 @@ def _clobber(k: _Known, o: Op):
     return o
 
 
+def _fp(k: _Known, o: Op):
+    if k.fpenv is None:
+        k.fields.clear()
+    else:
+        k.fields.pop(k.fpenv, None)
+    return o
+
+
 HANDLERS = {OP.get: _get, OP.getl: _getl, OP.put: _put, OP.putl: _putl, OP.label: _label}
+HANDLERS.update({op: _fp for op in OP if op.fpenv})
 HANDLERS.update({op: _clobber for op in OP if op.writes_state and op not in HANDLERS})
 _DISPATCH = by_code(HANDLERS)
 
 
 def run(unit) -> bool:
-    k = _Known(unit.types)
+    fp = unit.fields.by_name.get(FPENV_FIELD) if unit.fields is not None else None
+    k = _Known(unit.types, fp.offset if fp is not None else None)
     repl = k.repl
     renamed = repl.keys()  # live view
     out = []

@@ -99,14 +99,15 @@ def _tools():
         pytest.skip(f"needs {', '.join(missing)} to compile the test functions")
 
 
-def build(name: str, mode: int) -> bytes:
+def build(name: str, mode: int, funcs=None, cflags=None, arch=None) -> bytes:
     """The fragment: ``call f; jmp end`` (mode 32: ``push ebx; call f; add esp, 4; jmp end``), f's image (code
-    then constants), end."""
-    src, _ = FUNCS[name]
+    then constants), end. ``funcs``, ``cflags``, ``arch``: other tables than this module's (``test_sse_fp_gcc``)."""
+    src, _ = (funcs or FUNCS)[name]
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         (t / "f.c").write_text(HEADER + src.replace(" f(", f" {ATTR[mode]} f(", 1) + "\n")
-        subprocess.run(["gcc", *CFLAGS, *ARCH[mode], "-c", "f.c", "-o", "f.o"], cwd=t, check=True)
+        subprocess.run(["gcc", *(cflags or CFLAGS), *(arch or ARCH)[mode], "-c", "f.c", "-o", "f.o"], cwd=t,
+                       check=True)
         subprocess.run(["ld", *LD[mode], "-N", "-Ttext=0", "-e", "f", "-o", "f.elf", "f.o",
                         "--no-warn-rwx-segments"], cwd=t, check=True, capture_output=True)
         subprocess.run(["objcopy", "-O", "binary", "-j", ".text", "-j", ".rodata", "f.elf", "f.bin"], cwd=t,

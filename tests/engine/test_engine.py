@@ -240,7 +240,12 @@ def test_cpuid_advertises_only_the_documented_model(backend):
     emu = make(backend, code)
     assert emu.emu_start(CODE) == "hlt"
     edx, ecx = emu.reg_read("edx"), emu.reg_read("ecx")
-    assert edx & 1 == 0                       # no FPU: x87 is not lifted
-    assert edx & (1 << 25) == 0 and edx & (1 << 26) == 0   # no SSE/SSE2 yet
+    assert edx & 1                            # FPU: the flat modes' x87 (dbt.x87)
+    for bit in (19, 24, 25, 26):              # CLFSH, FXSR, SSE, SSE2
+        assert edx & (1 << bit), bit
+    assert edx & (1 << 23) == 0               # no MMX (its register forms raise #UD)
+    for bit in (0, 9, 19, 20, 26, 27, 28):    # no SSE3, SSSE3, SSE4.1, SSE4.2, XSAVE, OSXSAVE, AVX
+        assert ecx & (1 << bit) == 0, bit
+    assert emu.reg_read("ebx") >> 8 & 0xFF == 8     # CLFLUSH line size: 8 x 8 bytes
     assert edx & (1 << 8) and edx & (1 << 15)           # CX8, CMOV
     assert ecx & (1 << 23) and ecx & (1 << 13)          # POPCNT, CMPXCHG16B

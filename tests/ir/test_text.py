@@ -56,6 +56,9 @@ def _every_op(fields: Fields | None) -> Unit:
         Shape.TRAP: lambda op: b.trap(13, b.const(Ty.i32, 0)),
         Shape.INSN: lambda op: b.insn(0x401000, 15),
     }
+    by_shape[Shape.FBINARY] = lambda op: b.emit(op, Ty.i64, (x64, x64))   # floating point (ir.ops, fpenv)
+    by_shape[Shape.FUNARY] = lambda op: b.emit(op, Ty.i32, (x32,))
+    by_shape[Shape.FCAST] = lambda op: b.emit(op, Ty.i32, (x64,))
     if hasattr(Shape, "EXITIF"):
         by_shape[Shape.EXITIF] = lambda op: b.exitif(c, x64)
     if hasattr(Shape, "TRAPIF"):

@@ -26,6 +26,12 @@ UNIMPLEMENTED = [
     "movq2dq xmm0, mm1",
     "movdq2q mm0, xmm1",
     "lddqu xmm0, xmmword ptr [rbx]",     # SSE3
+    "cvtpi2ps xmm0, mm1",                # MMX conversions
+    "cvtpi2pd xmm0, qword ptr [rbx]",
+    "cvtps2pi mm0, xmm1",
+    "cvttps2pi mm0, xmm1",
+    "cvtpd2pi mm0, xmm1",
+    "cvttpd2pi mm0, xmmword ptr [rbx]",
 ]
 
 
@@ -96,7 +102,9 @@ def test_misaligned_movdqa_is_precise_gp(backend):
 
 
 @pytest.mark.parametrize("text", ["paddb xmm0, xmm1", "movdqa xmm0, xmm1", "movd xmm0, eax", "pshufd xmm0, xmm1, 1",
-                                  "psllw xmm1, 3", "pmovmskb eax, xmm1", "movsd xmm0, xmm1"])
+                                  "psllw xmm1, 3", "pmovmskb eax, xmm1", "movsd xmm0, xmm1", "addss xmm0, xmm1",
+                                  "cmpltps xmm0, xmm1", "ucomisd xmm0, xmm1", "cvtsi2sd xmm0, eax",
+                                  "cvttsd2si eax, xmm1", "fxsave [eax]", "fxrstor [eax]"])
 def test_system_cpu_has_no_sse(text):
     """The system CPU model cannot set CR4.OSFXSR: every XMM instruction lifts to #UD there, while the fences and
     hints (which do not depend on OSFXSR) still lift."""
@@ -172,3 +180,21 @@ def test_strlen_loop_in_the_optimizing_tier():
         e.emu_start(CODE, until=CODE + len(code), count=100000)
         assert e.reg_read("rax") == n, (k, n)
     assert e.stats["blocks_compiled"] > 0
+
+
+@pytest.mark.parametrize("mode", [64, 32])
+def test_sse_compare_opcode_is_named_by_its_prefix(mode):
+    """0F C2 /r ib is CMPPS, 66: CMPPD, F3: CMPSS, F2: CMPSD, whatever the predicate (Capstone 5 names it after the
+    immediate: CMPSB, CMPXCHG16B...), with the immediate as operand 2; the string CMPSD/CMPSQ keep their names."""
+    from dbt.decode import Decoder
+    d = Decoder(mode)
+    for prefix, name in ((b"", "CMPPS"), (b"\x66", "CMPPD"), (b"\xf3", "CMPSS"), (b"\xf2", "CMPSD")):
+        for modrm in (0xCA, 0x0B):                      # xmm1, xmm2 / xmm1, [rbx]
+            for imm in (0, 1, 2, 3, 4, 5, 6, 7, 8, 0x1F, 0xFF):
+                raw = prefix + bytes([0x0F, 0xC2, modrm, imm])
+                insn = d.decode(raw + b"\x90" * 8)
+                assert (insn.name, insn.length) == (name, len(raw)), (raw.hex(), insn.name)
+                assert [o.kind for o in insn.operands] == ["reg", "mem" if modrm == 0x0B else "reg", "imm"]
+                assert insn.operands[2].imm == imm
+    assert d.decode(b"\xa7" + b"\x90" * 8).name == "CMPSD"
+    assert d.decode(b"\xf2\xa7" + b"\x90" * 8).name == "CMPSD"
