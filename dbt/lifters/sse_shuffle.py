@@ -106,7 +106,7 @@ def lift_shufp(ctx):
 def lift_pextrw(ctx):
     rc = regclass(ctx)
     b = ctx.b
-    dst, src, sel = ctx.insn.operands
+    dst, _, sel = ctx.insn.operands
     words = rc.bits // 16
     word = b.trunc(Ty.i16, b.lshr(rc.read(ctx, 1), b.const(Ty.i128, 16 * (sel.imm & (words - 1)))))
     if dst.kind == "mem":
