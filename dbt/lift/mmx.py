@@ -23,7 +23,7 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift.context import LiftError
-from dbt.lift.xmm import read_x, write_x
+from dbt.lift.xmm import read_x, require_sse, write_x
 
 TOP_MASK = 0x3800          # FSW bits 13:11
 TAGS_VALID, TAGS_EMPTY = 0, 0xFFFF
@@ -103,7 +103,6 @@ XMM, MMX = _Xmm(), _Mmx()
 def regclass(ctx):
     """``MMX`` when an operand is an MMX register (after the x87 -> MMX transition, emitted here), else ``XMM``
     after the SSE checks."""
-    from dbt.lift.xmm import require_sse
     if any(is_mm(o) for o in ctx.insn.operands):
         require_mmx(ctx)
         transition(ctx)
