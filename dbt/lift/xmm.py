@@ -7,8 +7,9 @@ their alignment rule, lane helpers over i128 values.
   #GP(0) (SDM Vol. 1 10.4.1 / Vol. 2 "Exceptions Type 1/4"), except the explicitly unaligned moves (MOVDQU, MOVUPS,
   MOVUPD, MOVNTI) and the narrower operands (m64, m32, m16). The check is on the linear address, before any state
   changes, so the fault is precise.
-- MMX-register forms (``mm0``..``mm7``) are not implemented: the lifters raise ``LiftError``, which the driver turns
-  into #UD exactly as for an instruction that has no lifter.
+- MMX-register forms (``mm0``..``mm7``) go through ``dbt.lift.mmx.regclass``; a lifter that still calls
+  ``require_sse`` directly has no MMX form: it raises ``LiftError``, which the driver turns into #UD exactly as for
+  an instruction that has no lifter.
 - The system CPU model has no SSE: its CR4.OSFXSR can never be set, and with OSFXSR = 0 every instruction that
   touches an XMM register raises #UD (SDM Vol. 3 2.5, 13.1). The flat user-mode engines run as an OS that enabled
   SSE would leave them.
@@ -24,13 +25,13 @@ M64 = (1 << 64) - 1
 
 
 def require_sse(ctx) -> None:
-    """Raises LiftError (the guest sees #UD) for an MMX-register form (not implemented), and for any XMM instruction
-    in the system CPU model (CR4.OSFXSR = 0)."""
+    """Raises LiftError (the guest sees #UD) for an MMX-register form of a lifter that has none, and for any XMM
+    instruction in the system CPU model (CR4.OSFXSR = 0)."""
     if ctx.cpu.system:
         raise LiftError(f"{ctx.insn.text}: SSE is disabled (CR4.OSFXSR = 0)")
     for o in ctx.insn.operands:
         if o.kind == "reg" and o.reg.startswith("mm"):
-            raise LiftError(f"MMX form {ctx.insn.text} is not implemented")
+            raise LiftError(f"MMX form {ctx.insn.text} is not implemented (no MMX form of this instruction)")
 
 
 def mem_addr(ctx, i: int, align: int = 0) -> int:

@@ -11,8 +11,10 @@ Each lane is one fp op of ``ir.ops`` under MXCSR: ``sitof`` (int -> float, round
   upper 64 bits.
 - Sources: xmm/m128 (16-byte aligned, #GP(0)) when all 128 bits are read; the widening forms CVTPS2PD and CVTDQ2PD
   read xmm/m64 and the scalar ones xmm/m32 or xmm/m64, with no alignment rule.
-- The MMX forms (CVTPI2PS CVTPI2PD CVTPS2PI CVTTPS2PI CVTPD2PI CVTTPD2PI) have no lifter: #UD, as for any
-  instruction not implemented. Unmasked exceptions (#XM) are not modelled (``ir.fpops``).
+- The MMX forms: CVTPI2PS xmm, mm/m64 (two dwords to floats in the low quadword; the upper one is kept), CVTPI2PD
+  xmm, mm/m64 (to two doubles), CVTPS2PI CVTTPS2PI mm, xmm/m64 and CVTPD2PI CVTTPD2PI mm, xmm/m128 (aligned). A
+  form with an mm operand performs the x87 -> MMX transition (``dbt.lift.mmx``); CVTPI2PS/PD from m64 does not.
+- Unmasked exceptions (#XM) are not modelled (``ir.fpops``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ir import Ty
 
 from dbt.lift import lifter
 from dbt.lift.context import TY_BY_SIZE
+from dbt.lift.mmx import is_mm, mm_index, read_mm, regclass, set_mm
 from dbt.lift.xmm import merge_low, read_low, read_x, require_sse, write_gpr
 from dbt.lifters.sse_fp import lanes, pack
 
@@ -76,3 +79,37 @@ def lift_cvtf2si(ctx):
     sty, fn = _F2SI[ctx.insn.name]
     rty = TY_BY_SIZE[ctx.insn.operands[0].size]
     write_gpr(ctx, 0, getattr(ctx.b, fn)(rty, read_low(ctx, 1, sty)))
+
+
+# Mnemonic -> (source lane type, fp op, result lane type, where the result goes); two lanes each
+_MMX = {
+    "CVTPI2PS": (Ty.i32, "sitof", Ty.i32, "low"),
+    "CVTPI2PD": (Ty.i32, "sitof", Ty.i64, "xmm"),
+    "CVTPS2PI": (Ty.i32, "ftosi", Ty.i32, "mm"),
+    "CVTTPS2PI": (Ty.i32, "ftosit", Ty.i32, "mm"),
+    "CVTPD2PI": (Ty.i64, "ftosi", Ty.i32, "mm"),
+    "CVTTPD2PI": (Ty.i64, "ftosit", Ty.i32, "mm"),
+}
+
+
+@lifter(*_MMX)
+def lift_cvt_mmx(ctx):
+    regclass(ctx)           # the checks, and the MMX transition when an operand is an mm register
+    b = ctx.b
+    sty, fn, rty, how = _MMX[ctx.insn.name]
+    src_op = ctx.insn.operands[1]
+    if sty is Ty.i64:
+        src = read_x(ctx, 1)                       # xmm/m128, aligned
+    elif src_op.kind == "mem" or is_mm(src_op):
+        src = read_mm(ctx, 1)
+    else:
+        src = b.trunc(Ty.i64, ctx.reg(src_op.reg))
+    out = [getattr(b, fn)(rty, v) for v in lanes(ctx, src, sty, 2)]
+    v = pack(ctx, out)
+    dst = ctx.insn.operands[0]
+    if how == "mm":
+        set_mm(ctx, mm_index(dst), b.trunc(Ty.i64, v))
+    elif how == "low":
+        ctx.set_reg(dst.reg, merge_low(ctx, ctx.reg(dst.reg), b.trunc(Ty.i64, v)))
+    else:
+        ctx.set_reg(dst.reg, v)

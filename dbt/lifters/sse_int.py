@@ -6,7 +6,11 @@ PSLLW/D/Q PSRLW/D/Q PSRAW/D (immediate and xmm/m128 count) and the byte shifts P
 Each is one IR vector op (``ir.vector``) over the destination and the xmm/m128 source, whose memory form must be
 16-byte aligned (#GP(0) otherwise, ``dbt.lift.xmm``). Shift counts are the immediate or the low 64 bits of the
 source, unsigned, the same for every lane: a count >= the lane width gives 0 (PSRA*: the sign fill), as the SDM
-defines; PSLLDQ/PSRLDQ counts above 15 give 0. MMX-register forms raise #UD (not implemented).
+defines; PSLLDQ/PSRLDQ counts above 15 give 0.
+
+MMX forms (mm, mm/m64; ``dbt.lift.mmx``): the same ops on the zero-extended 64-bit operands, whose low half is the
+MMX result (every op here is lane-wise, so the zero upper lanes never reach it; PSADBW's second sum is 0). PMULUDQ
+mm multiplies the low dwords into one quadword; the shift count is the whole mm/m64 operand.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 from ir import Ty
 
 from dbt.lift import lifter
-from dbt.lift.xmm import lane_bytes, read_x, require_sse
+from dbt.lift.mmx import regclass
+from dbt.lift.xmm import lane_bytes, require_sse
 
 # Mnemonic -> (vector op, lane width)
 _LANEWISE = {
@@ -32,11 +37,10 @@ _LANEWISE = {
 
 @lifter(*_LANEWISE)
 def lift_lanewise(ctx):
-    require_sse(ctx)
+    rc = regclass(ctx)
     op, lanes = _LANEWISE[ctx.insn.name]
-    src = read_x(ctx, 1)
-    dst = ctx.insn.operands[0].reg
-    ctx.set_reg(dst, getattr(ctx.b, op)(ctx.reg(dst), src, lanes))
+    src = rc.read(ctx, 1)
+    rc.write(ctx, 0, getattr(ctx.b, op)(rc.read(ctx, 0), src, lanes))
 
 
 _LOGIC = {"PAND": "and_", "ANDPS": "and_", "ANDPD": "and_", "POR": "or_", "ORPS": "or_", "ORPD": "or_",
@@ -45,20 +49,18 @@ _LOGIC = {"PAND": "and_", "ANDPS": "and_", "ANDPD": "and_", "POR": "or_", "ORPS"
 
 @lifter(*_LOGIC)
 def lift_logic(ctx):
-    require_sse(ctx)
-    src = read_x(ctx, 1)
-    dst = ctx.insn.operands[0].reg
-    ctx.set_reg(dst, getattr(ctx.b, _LOGIC[ctx.insn.name])(ctx.reg(dst), src))
+    rc = regclass(ctx)
+    src = rc.read(ctx, 1)
+    rc.write(ctx, 0, getattr(ctx.b, _LOGIC[ctx.insn.name])(rc.read(ctx, 0), src))
 
 
 @lifter("PANDN", "ANDNPS", "ANDNPD")
 def lift_andn(ctx):
     """dst = ~dst & src."""
-    require_sse(ctx)
+    rc = regclass(ctx)
     b = ctx.b
-    src = read_x(ctx, 1)
-    dst = ctx.insn.operands[0].reg
-    ctx.set_reg(dst, b.and_(b.not_(ctx.reg(dst)), src))
+    src = rc.read(ctx, 1)
+    rc.write(ctx, 0, b.and_(b.not_(rc.read(ctx, 0)), src))
 
 
 _SHIFTS = {
@@ -70,16 +72,15 @@ _SHIFTS = {
 
 @lifter(*_SHIFTS)
 def lift_shift(ctx):
-    require_sse(ctx)
+    rc = regclass(ctx)
     b = ctx.b
     op, lanes = _SHIFTS[ctx.insn.name]
     count_op = ctx.insn.operands[1]
     if count_op.kind == "imm":
         count = b.const(Ty.i64, count_op.imm & 0xFF)
     else:
-        count = b.trunc(Ty.i64, read_x(ctx, 1))     # the low quadword of xmm/m128 (m128 aligned)
-    dst = ctx.insn.operands[0].reg
-    ctx.set_reg(dst, getattr(b, op)(ctx.reg(dst), count, lanes))
+        count = b.trunc(Ty.i64, rc.read(ctx, 1))     # the low quadword of xmm/m128 (m128 aligned), or mm/m64
+    rc.write(ctx, 0, getattr(b, op)(rc.read(ctx, 0), count, lanes))
 
 
 @lifter("PSLLDQ", "PSRLDQ")

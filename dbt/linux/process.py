@@ -247,7 +247,7 @@ class Process:
                 pass
         try:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if sig not in (_host.SIGKILL, _host.SIGSTOP):     # their disposition cannot be changed (or needs to)
+            if sig not in (_host.SIGKILL, _host.SIGSTOP):       # neither can be caught, blocked or given a handler
                 _host.signal(sig, _host.SIG_DFL)
                 _host.pthread_sigmask(_host.SIG_UNBLOCK, {sig})
             os.kill(os.getpid(), sig)

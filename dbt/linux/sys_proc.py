@@ -230,6 +230,8 @@ def _execve(proc, path: bytes, argv_addr: int, envp_addr: int):
     io = proc.io
     argv = [io.cstr(a) for a in io.ptr_array(argv_addr)] if argv_addr else []
     envp = [io.cstr(a) for a in io.ptr_array(envp_addr)] if envp_addr else []
+    if path in (b"/proc/self/exe", f"/proc/{proc.pid}/exe".encode()):
+        path = os.fsencode(proc.exe)         # the guest program (busybox re-runs itself so), not the host's python
     r = proc.prepare_exec(os.fsdecode(path), argv, envp)
     if r < 0:
         return r

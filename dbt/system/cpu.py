@@ -219,7 +219,7 @@ class SystemCpu:
 
     def _cpuid(self, leaf: int, subleaf: int) -> int:
         st = self.state
-        eax, ebx, ecx, edx = base_helpers.cpuid(leaf & 0xFFFFFFFF, subleaf & 0xFFFFFFFF)
+        eax, ebx, ecx, edx = base_helpers.system_cpuid(leaf & 0xFFFFFFFF, subleaf & 0xFFFFFFFF)
         if leaf == 1:
             # An i686-class CPU: what the system VM implements (no long mode, no CMPXCHG16B/POPCNT claims change).
             edx = SYS_LEAF1_EDX

@@ -243,9 +243,43 @@ def test_cpuid_advertises_only_the_documented_model(backend):
     assert edx & 1                            # FPU: the flat modes' x87 (dbt.x87)
     for bit in (19, 24, 25, 26):              # CLFSH, FXSR, SSE, SSE2
         assert edx & (1 << bit), bit
-    assert edx & (1 << 23) == 0               # no MMX (its register forms raise #UD)
+    assert edx & (1 << 23)                    # MMX (dbt.lift.mmx)
+    assert edx & (1 << 28) == 0               # no HTT: one logical processor
     for bit in (0, 9, 19, 20, 26, 27, 28):    # no SSE3, SSSE3, SSE4.1, SSE4.2, XSAVE, OSXSAVE, AVX
         assert ecx & (1 << bit) == 0, bit
     assert emu.reg_read("ebx") >> 8 & 0xFF == 8     # CLFLUSH line size: 8 x 8 bytes
     assert edx & (1 << 8) and edx & (1 << 15)           # CX8, CMOV
     assert ecx & (1 << 23) and ecx & (1 << 13)          # POPCNT, CMPXCHG16B
+
+
+def _cpuid(backend, leaf, subleaf=0):
+    emu = make(backend, asm("cpuid; hlt"))
+    emu.reg_write("rax", leaf)
+    emu.reg_write("rcx", subleaf)
+    assert emu.emu_start(CODE) == "hlt"
+    return tuple(emu.reg_read(r) for r in ("eax", "ebx", "ecx", "edx"))
+
+
+def _glibc_leaf4_size(eax, ebx, ecx, edx):
+    """The cache size as glibc's handle_intel computes it from a leaf-4 subleaf: ways x partitions x line x sets."""
+    return ((ebx >> 22) + 1) * (((ebx >> 12) & 0x3FF) + 1) * ((ebx & 0xFFF) + 1) * (ecx + 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cpuid_intel_leaves_glibc_reads(backend):
+    """The vendor is GenuineIntel (glibc's feature detection keys on it); leaf 2 says "see leaf 4" (descriptor 0xFF in
+    a one-round EAX), and leaf 4 enumerates L1d, L1i, L2, L3 (hand-checked sizes) and ends with a null subleaf (glibc
+    loops until one); SYSCALL is advertised for long mode; leaves 0xB and 0x1F are above the maximum (zeros)."""
+    eax, ebx, ecx, edx = _cpuid(backend, 0)
+    assert b"".join(v.to_bytes(4, "little") for v in (ebx, edx, ecx)) == b"GenuineIntel"
+    assert 4 <= eax < 0xB
+    leaf2 = _cpuid(backend, 2)
+    assert leaf2[0] & 0xFF == 1 and 0xFF in leaf2[0].to_bytes(4, "little")[1:]
+    want = [(1, 1, 32 << 10), (2, 1, 32 << 10), (3, 2, 1 << 20), (3, 3, 8 << 20)]     # (type, level, bytes)
+    for sub, (kind, level, size) in enumerate(want):
+        regs = _cpuid(backend, 4, sub)
+        assert (regs[0] & 0x1F, regs[0] >> 5 & 7) == (kind, level)
+        assert _glibc_leaf4_size(*regs) == size and (regs[1] & 0xFFF) + 1 == 64
+    assert _cpuid(backend, 4, len(want))[0] & 0x1F == 0
+    assert _cpuid(backend, 0x80000001)[3] & (1 << 11)
+    assert _cpuid(backend, 0xB) == (0, 0, 0, 0) and _cpuid(backend, 0x1F, 1) == (0, 0, 0, 0)

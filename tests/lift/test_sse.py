@@ -1,5 +1,6 @@
-"""SSE lifting outside the differential tables: forms we do not implement raise #UD exactly as an unknown
-instruction does (MMX registers, LDDQU, MOVQ2DQ), on both backends with the state left as it was; the
+"""SSE and MMX lifting outside the differential tables: forms we do not implement raise #UD exactly as an unknown
+instruction does (LDDQU), on both backends with the state left as it was; an MMX load that faults leaves the x87
+state (TOP, tags, registers) as it was; the
 Unicorn-shaped API reads and writes xmm registers; the two MOVSD instructions each reach their own lifter; a
 misaligned MOVDQA reports #GP(0) at the faulting instruction with every register (xmm included) unchanged.
 """
@@ -15,23 +16,7 @@ CODE = 0x10000
 DATA = 0x20000
 
 UNIMPLEMENTED = [
-    "paddb mm0, mm1",            # MMX register forms
-    "movd mm0, eax",
-    "movq mm2, qword ptr [rbx]",
-    "pmovmskb eax, mm3",
-    "pshufw mm0, mm1, 0x1b",
-    "pextrw eax, mm1, 2",
-    "psllw mm1, 3",
-    "punpcklbw mm0, mm1",
-    "movq2dq xmm0, mm1",
-    "movdq2q mm0, xmm1",
     "lddqu xmm0, xmmword ptr [rbx]",     # SSE3
-    "cvtpi2ps xmm0, mm1",                # MMX conversions
-    "cvtpi2pd xmm0, qword ptr [rbx]",
-    "cvtps2pi mm0, xmm1",
-    "cvttps2pi mm0, xmm1",
-    "cvtpd2pi mm0, xmm1",
-    "cvttpd2pi mm0, xmmword ptr [rbx]",
 ]
 
 
@@ -56,6 +41,22 @@ def test_unimplemented_forms_raise_ud(backend, text):
         e.emu_start(CODE, until=CODE + len(code), count=5)
     assert info.value.vector == 6 and info.value.pc == CODE
     assert e.reg_read("xmm0") == 0x1234 and e.reg_read("rax") == 77 and e.reg_read("rbx") == DATA
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_faulting_mmx_load_leaves_x87_state(backend):
+    """FLD1 (TOP = 7, R7 valid), then MOVQ mm2 from an unmapped page: #PF at the MOVQ, with FSW.TOP, the tag word and
+    R2 as FLD1 left them (the x87 -> MMX transition belongs to the faulting instruction)."""
+    require_backend(backend)
+    code = assemble("fninit; fld1; movq mm2, qword ptr [rbx]; inc rax", 64, CODE)
+    e = emu(backend, code)
+    e.reg_write("rbx", 0x900000)
+    with pytest.raises(GuestFault) as info:
+        e.emu_start(CODE, until=CODE + len(code), count=10)
+    st = e.engine.state
+    assert info.value.vector == 14 and info.value.pc == CODE + len(assemble("fninit; fld1", 64, CODE))
+    assert (st["fsw"] >> 11) & 7 == 7 and st["ftw"] == 0x3FFF
+    assert st["fpr2_se"] != 0xFFFF and st["fpr7_se"] == 0x3FFF and e.reg_read("rax") == 0
 
 
 def test_api_xmm_registers():
@@ -104,10 +105,12 @@ def test_misaligned_movdqa_is_precise_gp(backend):
 @pytest.mark.parametrize("text", ["paddb xmm0, xmm1", "movdqa xmm0, xmm1", "movd xmm0, eax", "pshufd xmm0, xmm1, 1",
                                   "psllw xmm1, 3", "pmovmskb eax, xmm1", "movsd xmm0, xmm1", "addss xmm0, xmm1",
                                   "cmpltps xmm0, xmm1", "ucomisd xmm0, xmm1", "cvtsi2sd xmm0, eax",
-                                  "cvttsd2si eax, xmm1", "fxsave [eax]", "fxrstor [eax]"])
+                                  "cvttsd2si eax, xmm1", "fxsave [eax]", "fxrstor [eax]",
+                                  "paddb mm0, mm1", "movd mm0, eax", "movq mm1, qword ptr [eax]", "emms",
+                                  "pshufw mm0, mm1, 3", "movq2dq xmm0, mm1", "cvtpi2ps xmm0, mm1"])
 def test_system_cpu_has_no_sse(text):
-    """The system CPU model cannot set CR4.OSFXSR: every XMM instruction lifts to #UD there, while the fences and
-    hints (which do not depend on OSFXSR) still lift."""
+    """The system CPU model cannot set CR4.OSFXSR and has no FPU or MMX: every XMM and MMX instruction lifts to #UD
+    there, while the fences and hints (which do not depend on OSFXSR) still lift."""
     from dbt.cpumode import CpuMode
     from dbt.decode import Decoder
     from dbt.lift import lift_block

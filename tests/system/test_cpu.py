@@ -1447,13 +1447,24 @@ test:
     mov eax, 0x80000001
     cpuid
     mov dword ptr [VALS + 16], edx
+    xor eax, eax
+    cpuid
+    mov dword ptr [VALS + 20], ebx
+    mov dword ptr [VALS + 24], edx
+    mov dword ptr [VALS + 28], ecx
+    mov eax, 4
+    xor ecx, ecx
+    cpuid
+    mov dword ptr [VALS + 32], eax
     jmp finish
 """
     o = outcome(build(body), runner)
+    # the system CPU keeps its own vendor and has no cache leaf (the flat user modes' model claims Intel's)
+    assert struct.pack("<3I", *o.vals[5:8]) == b"DBTpyDBTpyVM" and o.vals[8] == 0
     edx = o.vals[1]
     for bit in (0, 3, 4, 5, 8, 11, 15):
         assert edx >> bit & 1, f"CPUID.1:EDX bit {bit} clear ({edx:#x})"
-    for bit in (6, 9, 13, 25, 26):
+    for bit in (6, 9, 13, 23, 25, 26):                  # ... and no MMX (23)
         assert not edx >> bit & 1, f"CPUID.1:EDX bit {bit} set ({edx:#x})"
     if o.vals[3] >= 0x80000001:
         assert not o.vals[4] >> 29 & 1
