@@ -88,7 +88,7 @@ def runtime_info(helpers: dict) -> RuntimeInfo:
 class Engine:
     def __init__(self, mode: int, backend: str = "auto", hot_threshold: int = 50, optimize: bool = True,
                  max_block_insns: int = 64, llvm_opt: int | None = None, memory: Memory | None = None,
-                 helpers: dict | None = None):
+                 helpers: dict | None = None, fpenv: bool = True):
         if mode not in (16, 32, 64):
             raise ValueError(f"mode must be 16, 32 or 64, not {mode!r}")
         if backend not in ("auto", "interp", "llvm"):
@@ -140,7 +140,7 @@ class Engine:
             # only hot blocks and optimizes them.
             opt = llvm_opt if llvm_opt is not None else (0 if backend == "llvm" else 1)
             self.native = LLVMBackend(self.rt, self.mem, self.state, opt_level=opt,
-                                      no_chain_offsets=[LAYOUT.offset("cs")])
+                                      no_chain_offsets=[LAYOUT.offset("cs")], fpenv=fpenv)
 
     # Translation ------------------------------------------------------------------------------------------------
     def _key(self, ip: int) -> tuple:

@@ -97,6 +97,9 @@ class PcMachine:
         self.gc_threshold = gc_threshold
         # A boot runs a lot of code a few hundred times: fast LLVM compiles (opt 0) pay off sooner than fast code.
         engine_options.setdefault("llvm_opt", 0)
+        # The i686 model has no SSE and no x87 arithmetic (both #UD), so no unit ever holds an fp op: native code
+        # need not carry the guest's MXCSR in the host register (less code around every helper and slow path).
+        engine_options.setdefault("fpenv", False)
         self.engine = Engine(32, backend, hot_threshold=hot_threshold, memory=self.mem, helpers=self.cpu.helpers(),
                              **engine_options)
         self.cpu.attach(self.engine)

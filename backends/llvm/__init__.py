@@ -125,7 +125,13 @@ class LLVMBackend:
     name = "llvm"
 
     def __init__(self, rt, memory, state=None, opt_level: int = 1, cs_base_field: str = "cs_base",
-                 no_chain_offsets=()):
+                 no_chain_offsets=(), fpenv: bool = True):
+        # fpenv=False: the guest can never run an fp op (a CPU model without SSE or x87 arithmetic), so native code
+        # leaves the host MXCSR alone: no trampoline, no save/restore around helper and slow-path calls.
+        if not fpenv and "mxcsr" in rt.off:
+            import copy
+            rt = copy.copy(rt)
+            rt.off = {k: v for k, v in rt.off.items() if k != "mxcsr"}
         _init_llvm()
         self.rt = rt
         self.mem = memory

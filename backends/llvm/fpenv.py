@@ -230,5 +230,7 @@ GEN = {"fadd": _arith, "fsub": _arith, "fmul": _arith, "fdiv": _arith, "fcmpq": 
 
 
 def gen_fp(g, o) -> None:
+    if "mxcsr" not in g.lay.off:
+        raise NotImplementedError(f"{o.op.name}: this LLVM backend was built without the fp environment (fpenv=False)")
     GEN[o.op.name](g, o)
 
