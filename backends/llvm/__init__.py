@@ -24,7 +24,7 @@ import itertools
 
 import llvmlite.binding as llvm
 
-from backends.llvm.codegen import INTRINSICS, MODULE_HEADER, Layout, gen_unit
+from backends.llvm.codegen import MODULE_HEADER, Layout, declarations_for, gen_unit
 from backends.llvm.fpenv import DECLARATIONS as FP_DECLARATIONS
 from backends.llvm.fpenv import trampoline
 
@@ -296,14 +296,15 @@ class LLVMBackend:
         """Compiles engine blocks (with .unit .ip .ninsns .key) in one module; attaches ``block.native`` and, when
         ``install``, enters them in the dispatch table and chains them (replacing earlier code of the same key).
         ``optimized``: at LLVM opt 2 whatever the backend's level (recompiling very hot units)."""
-        parts = [MODULE_HEADER.format(triple=self.triple), INTRINSICS]
+        parts = []
         metas = []
         for blk in blocks:
             name = f"u{next(self._ids)}"
             text, targets = gen_unit(blk.unit, name, self.layout, blk.ip, blk.ninsns)
             parts.append(text)
             metas.append((blk, name, targets))
-        text = "\n".join(parts)
+        body = "\n".join(parts)
+        text = MODULE_HEADER.format(triple=self.triple) + declarations_for(body) + "\n" + body
         if self.log is not None:
             self.log(f"OUT: LLVM module of {len(blocks)} unit(s)\n{text}\n")
         self._add_module(text, optimized)

@@ -20,6 +20,8 @@ ctlz/cttz of 0 give the width (the ``is_zero_poison`` flag is false).
 
 from __future__ import annotations
 
+import re
+
 from backends.llvm.fpenv import DECLARATIONS as FP_DECLARATIONS
 from backends.llvm.fpenv import FPEnvCodegen, gen_fp
 from ir import OP, Shape, Ty, Unit
@@ -755,3 +757,14 @@ INTRINSICS = "\n".join(
        for L in (8, 16, 32, 64)]
     + ["declare <2 x i64> @llvm.x86.sse2.psad.bw(<16 x i8>, <16 x i8>)"]
 ) + "\n" + FP_DECLARATIONS
+
+# intrinsic name -> its declaration line
+_DECL_LINES = {m.group(1): m.group(0) for m in re.finditer(r"^declare [^@]*(@[\w.]+)\(.*$", INTRINSICS, re.MULTILINE)}
+_USED = re.compile(r"@llvm\.[\w.]+")
+
+
+def declarations_for(body: str) -> str:
+    """The intrinsic declarations that ``body`` uses: a module declares only those (each declaration costs parse
+    time and lives as long as the JIT keeps the module)."""
+    used = set(_USED.findall(body))
+    return "\n".join(line for name, line in _DECL_LINES.items() if name in used) + "\n"
