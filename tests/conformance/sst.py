@@ -273,12 +273,18 @@ class Machine:
 
 
 _MACHINES: dict[str, Machine] = {}
+_USES: dict[str, int] = {}
+# A machine serves this many vector files, then a fresh one takes over: an LLVM JIT keeps every module it compiled,
+# and one machine running the whole sweep would hold all of them (gigabytes).
+MACHINE_FILES = 16
 
 
 def get_machine(backend: str) -> Machine:
     m = _MACHINES.get(backend)
-    if m is None:
+    if m is None or _USES.get(backend, 0) >= MACHINE_FILES:
         m = _MACHINES[backend] = Machine(backend)
+        _USES[backend] = 0
+    _USES[backend] += 1
     return m
 
 
