@@ -559,11 +559,9 @@ def _g_putl(g, o):
     g.emit(f"l{o.imm} = {g.get(o.args[0]).text}")
 
 
-def _g_load(g, o):
-    addr = g.get(o.args[0])
-    g.flush()
-    g.faulting()
-    call = f"load({g.intval(addr)}, {o.ty.bits // 8})"
+def _bind(g, o, call: str) -> None:
+    """Emits ``call`` (an expression with effects) now: into a new variable that stands for o's result when the
+    result is used, else as a statement."""
     if o.dst in g.uses:
         name = f"v{g.nvars}"
         g.nvars += 1
@@ -571,6 +569,13 @@ def _g_load(g, o):
         g.expr[o.dst] = E(name, P_ATOM, o.ty.bits)
     else:
         g.emit(call)
+
+
+def _g_load(g, o):
+    addr = g.get(o.args[0])
+    g.flush()
+    g.faulting()
+    _bind(g, o, f"load({g.intval(addr)}, {o.ty.bits // 8})")
 
 
 def _g_store(g, o):
@@ -607,14 +612,7 @@ def _g_fp(g, o):
     fn = g.param(("fp", o.op.name, o.ty.bits, ab), fpops.function(o.op.name, o.ty.bits, ab))
     args = "".join(", " + g.intval(g.get(a)) for a in o.args)
     g.flush(slot)
-    call = f"{fn}(slots, {g.param('slot', slot)}{args})"
-    if o.dst in g.uses:
-        name = f"v{g.nvars}"
-        g.nvars += 1
-        g.emit(f"{name} = {call}")
-        g.expr[o.dst] = E(name, P_ATOM, o.ty.bits)
-    else:
-        g.emit(call)
+    _bind(g, o, f"{fn}(slots, {g.param('slot', slot)}{args})")
 
 
 # Control flow and exits -------------------------------------------------------------------------------------------
