@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import time
 
+from backends.interp.eval import BINARY, CAST, CMP, UNARY, VECTOR
 from ir import OP, Shape, Unit, fpops
 from ir.ops import VECTOR_SHAPES
-
-from backends.interp.eval import BINARY, CAST, CMP, UNARY, VECTOR
 
 # Exit reasons and state slots come from the engine's layout through ``RuntimeInfo``: backends know offsets, not x86.
 

@@ -41,10 +41,9 @@ from __future__ import annotations
 import builtins
 import types
 
+from backends.interp.eval import VECTOR, _ashr, _bswap, _cttz, _rotl, _rotr, _sdiv, _srem
 from ir import OP, Shape, Unit, fpops
 from ir.ops import VECTOR_SHAPES
-
-from backends.interp.eval import VECTOR, _ashr, _bswap, _cttz, _rotl, _rotr, _sdiv, _srem
 
 _MAX_INLINE = 200     # characters of an inlined expression before it is given its own variable
 
