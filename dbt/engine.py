@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 
 from backends.interp import InterpBackend, RuntimeInfo
-
 from dbt import state as S
 from dbt.cpumode import CpuMode, flat_mode
 from dbt.decode import Decoder
@@ -82,7 +81,9 @@ def runtime_info(helpers: dict) -> RuntimeInfo:
                                          "fault_addr", "budget", "tbflags", "mxcsr")}
     reasons = {"NONE": S.EXIT_NONE, "HLT": S.EXIT_HLT, "TRAP": S.EXIT_TRAP, "BUDGET": S.EXIT_BUDGET,
                "RESTART": S.EXIT_RESTART, "STOP": S.EXIT_STOP}
-    return RuntimeInfo(off, reasons, helpers, GUEST_FAULTS, LAYOUT.size)
+    # Memory slow paths (TLB refill, faults, MMIO, code-write checks) look at control state only, never at these.
+    blind = [LAYOUT.offset(n) for n in [*S.GPR64, *S.FLAG_FIELDS, *S.XMM, *(f"fpr{i}" for i in range(8))]]
+    return RuntimeInfo(off, reasons, helpers, GUEST_FAULTS, LAYOUT.size, blind)
 
 
 class Engine:

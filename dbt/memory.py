@@ -3,11 +3,11 @@
 The guest's RAM lives in anonymous host mmaps, one per ``map`` call, so JIT code can reach it by a host address.
 Every guest access goes through a translation from guest page to (host buffer, permissions):
 
-- ``tlb`` is the QEMU-style software TLB that JIT code reads inline: ``TLB_SIZE`` entries of four u64 words
-  (read tag, write tag, exec tag, host addend), indexed by ``page & (TLB_SIZE - 1)``. A tag is the guest page address
-  when the access is allowed directly, or ``INVALID_TAG``; the host address is ``guest address + addend``. A write tag
-  is left invalid for pages that hold translated code, so writes to them take the slow path, which invalidates the
-  stale translations.
+- ``tlb`` is the QEMU-style software TLB that JIT code reads inline: ``tlb_size`` entries (a power of two,
+  ``TLB_SIZE`` by default) of four u64 words (read tag, write tag, exec tag, host addend), indexed by
+  ``page & (tlb_size - 1)``. A tag is the guest page address when the access is allowed directly, or
+  ``INVALID_TAG``; the host address is ``guest address + addend``. A write tag is left invalid for pages that hold
+  translated code, so writes to them take the slow path, which invalidates the stale translations.
 - The Python side (interpreter, API) uses the same page table through ``load``/``store``.
 
 A guest address that is not mapped, or not mapped with the needed permission, raises ``MemoryFault``: it never
@@ -96,11 +96,14 @@ def parse_perms(perms) -> int:
 
 
 class Memory:
-    def __init__(self, addr_mask: int = (1 << 64) - 1):
+    def __init__(self, addr_mask: int = (1 << 64) - 1, tlb_size: int = TLB_SIZE):
+        if tlb_size <= 0 or tlb_size & (tlb_size - 1):
+            raise ValueError(f"TLB size {tlb_size} must be a power of two")
         self.addr_mask = addr_mask
+        self.tlb_size = tlb_size
         self.regions: list[Region] = []
         self.pages: dict[int, tuple[Region, int, int]] = {}   # page number -> (region, offset, perms)
-        self.tlb = (ctypes.c_uint64 * (TLB_SIZE * 4))()
+        self.tlb = (ctypes.c_uint64 * (tlb_size * 4))()
         self.tlb_address = ctypes.addressof(self.tlb)
         self.code_pages: dict[int, bytearray] = {}            # page number -> per-byte "is code" map
         self.on_code_write = None                              # engine callback(page) -> None
@@ -144,7 +147,7 @@ class Memory:
         if ent is None:
             return
         r, off, perms = ent
-        i = (page & (TLB_SIZE - 1)) * 4
+        i = (page & (self.tlb_size - 1)) * 4
         tag = page * PAGE
         t = self.tlb
         t[i + TLB_READ] = tag if perms & PERM_R else INVALID_TAG
@@ -153,7 +156,7 @@ class Memory:
         t[i + TLB_ADDEND] = (r.host + off - tag) & ((1 << 64) - 1)
 
     def _drop_tlb(self, page: int) -> None:
-        i = (page & (TLB_SIZE - 1)) * 4
+        i = (page & (self.tlb_size - 1)) * 4
         if self.tlb[i + TLB_READ] == page * PAGE or self.tlb[i + TLB_EXEC] == page * PAGE:
             for k in range(3):
                 self.tlb[i + k] = INVALID_TAG

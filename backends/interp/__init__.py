@@ -29,7 +29,7 @@ class RuntimeInfo:
     """What a backend must know of the state layout: slot offsets of the run-time fields and exit-reason codes."""
 
     def __init__(self, offsets: dict, reasons: dict, helpers: dict | None = None, faults: tuple = (),
-                 state_size: int = 0):
+                 state_size: int = 0, mem_blind=frozenset()):
         self.off = offsets          # rip, exit_reason, exc_vector, exc_error, fault_addr, budget -> byte offset
         self.reasons = reasons      # NONE HLT TRAP BUDGET RESTART STOP -> int
         self.helpers = helpers or {}  # name -> fn(state, memory, *args) -> int | None
@@ -37,6 +37,9 @@ class RuntimeInfo:
         # the others carry ``vector``, ``error`` and ``address`` of a guest exception.
         self.faults = faults
         self.state_size = state_size  # bytes of the state array (0: unknown)
+        # Offsets of the fields that the memory slow paths neither read nor write (general registers, arithmetic
+        # flags, vector registers): native code need not store them to the state before such a call.
+        self.mem_blind = frozenset(mem_blind)
 
 
 class _Exit(Exception):

@@ -13,6 +13,10 @@ Pieces:
   when the instruction budget runs out.
 
 This module knows the state only through ``RuntimeInfo`` offsets; it knows nothing about x86.
+
+Profiling: with ``DBT_PERF_MAP=1`` in the environment, every compiled unit is listed in ``/tmp/perf-PID.map`` (the
+file ``perf report`` reads to name JIT code) as ``dbt_<guest pc>``, so ``perf record`` attributes host time to guest
+code. Sizes are the distance to the next function of the same module (MCJIT does not report them).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import ctypes
 import ctypes.util
 import inspect
 import itertools
+import os
 
 import llvmlite.binding as llvm
 
@@ -30,14 +35,13 @@ from backends.llvm.fpenv import trampoline
 
 ENV_WORDS = 8
 SLOT_CHUNK = 4096
-ENV_TABLE, ENV_MASK = 5, 6
+ENV_TABLE, ENV_MASK = 5, 6          # words of env (codegen.ENV_TABLE / ENV_MASK are their byte offsets)
 EMPTY, TOMB = (1 << 64) - 1, (1 << 64) - 2
 
 LOAD_SLOW = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
 STORE_SLOW = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64)
 HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
                           ctypes.c_uint64)
-ENTRY = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)
 ENTER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)   # dbt_enter(fn, st, env)
 
 _initialized = False
@@ -65,7 +69,7 @@ def _hash(pc: int, mask: int) -> int:
 
 
 DISPATCHER = """
-define i64 @dbt_dispatch(ptr %st, ptr %env) nounwind {{
+define preserve_nonecc i64 @dbt_dispatch(ptr %st, ptr %env) nounwind {{
 entry:
   %ripp = getelementptr i8, ptr %st, i64 {rip}
   %rip = load i64, ptr %ripp
@@ -94,7 +98,7 @@ probe:
 found:
   %fpp = getelementptr i64, ptr %e, i64 1
   %fn = load ptr, ptr %fpp
-  %r = musttail call i64 %fn(ptr %st, ptr %env)
+  %r = musttail call preserve_nonecc i64 %fn(ptr %st, ptr %env)
   ret i64 %r
 other:
   %empty = icmp eq i64 %k, -1
@@ -109,14 +113,23 @@ miss:
 """
 
 
+# Python's way into native code (C convention) when no MXCSR trampoline is needed: units are preserve_none functions.
+ENTRY_TRAMPOLINE = """
+define i64 @dbt_enter(ptr %fn, ptr %st, ptr %env) nounwind {
+entry:
+  %r = call preserve_nonecc i64 %fn(ptr %st, ptr %env)
+  ret i64 %r
+}
+"""
+
+
 class NativeUnit:
     """A compiled unit: its entry address and the chain slots of its constant exits."""
 
-    __slots__ = ("addr", "slots", "key", "fn")
+    __slots__ = ("addr", "slots", "key")
 
     def __init__(self, addr: int, slots: list, key):
         self.addr = addr
-        self.fn = ENTRY(addr)
         self.slots = slots      # [(slot address, target key)]
         self.key = key
 
@@ -146,7 +159,8 @@ class LLVMBackend:
         self._ids = itertools.count()
         helper_names = sorted(rt.helpers)
         self.layout = Layout(rt.off, rt.reasons, {n: i for i, n in enumerate(helper_names)}, rt.state_size,
-                             no_chain_offsets, self._alloc_slot)
+                             no_chain_offsets, self._alloc_slot, getattr(memory, "tlb_size", 1024),
+                             getattr(rt, "mem_blind", ()))
         self._slot_chunks = []                     # chain slots live here, outside JIT memory (never freed)
         self._slot_free = 0
         self._callbacks = []                       # keep ctypes callbacks alive
@@ -201,19 +215,17 @@ class LLVMBackend:
             rip=off["rip"], cs_base=off[cs_base_field], tbflags=off["tbflags"], table=ENV_TABLE, mask=ENV_MASK)
         if "mxcsr" in off:      # the host MXCSR carries the guest's while native code runs (backends.llvm.fpenv)
             text += FP_DECLARATIONS + trampoline(off["mxcsr"])
+        else:
+            text += ENTRY_TRAMPOLINE
         self._add_module(text)
         self.dispatch_addr = self.engine.get_function_address("dbt_dispatch")
         self.env[3] = self.dispatch_addr
-        self.enter = None
-        if "mxcsr" in off:
-            self.enter = ENTER(self.engine.get_function_address("dbt_enter"))
+        self.enter = ENTER(self.engine.get_function_address("dbt_enter"))
 
     def _call_native(self, addr: int, state) -> None:
-        """Runs native code at ``addr`` on ``state`` (through the MXCSR trampoline when the layout has mxcsr)."""
-        if self.enter is not None:
-            self.enter(addr, state.address, self.env_address)
-        else:
-            ENTRY(addr)(state.address, self.env_address)
+        """Runs native code at ``addr`` on ``state`` (through the trampoline: C convention to preserve_none, and
+        the guest MXCSR when the layout has mxcsr)."""
+        self.enter(addr, state.address, self.env_address)
 
     def _add_module(self, text: str, optimized: bool = False):
         mod = llvm.parse_assembly(text)
@@ -300,7 +312,9 @@ class LLVMBackend:
         metas = []
         for blk in blocks:
             name = f"u{next(self._ids)}"
-            text, targets = gen_unit(blk.unit, name, self.layout, blk.ip, blk.ninsns)
+            text, targets = gen_unit(blk.unit, name, self.layout, blk.ip, blk.ninsns,
+                                     promote=bool(self.opt_level or optimized),
+                                     dispatch_bias=self._bias(blk))
             parts.append(text)
             metas.append((blk, name, targets))
         body = "\n".join(parts)
@@ -309,8 +323,10 @@ class LLVMBackend:
             self.log(f"OUT: LLVM module of {len(blocks)} unit(s)\n{text}\n")
         self._add_module(text, optimized)
         engine = self._opt_engine[0] if optimized and not self.opt_level else self.engine
-        for blk, name, targets in metas:
-            addr = engine.get_function_address(name)
+        addrs = [engine.get_function_address(name) for _, name, _ in metas]
+        if os.environ.get("DBT_PERF_MAP"):
+            self._perf_map(addrs, [blk.key[0] for blk, _, _ in metas])
+        for (blk, name, targets), addr in zip(metas, addrs):
             cs_base = blk.key[0] - blk.ip
             slots = [(slot, (cs_base + t, blk.key[1])) for t, slot in targets]
             nu = NativeUnit(addr, slots, blk.key)
@@ -320,6 +336,22 @@ class LLVMBackend:
             else:
                 for slot, _ in slots:
                     self._patch(slot, self.dispatch_addr)
+
+    @staticmethod
+    def _bias(blk) -> int | None:
+        """Dispatch-table key minus guest pc for blk's mode (None for units outside the engine's keys)."""
+        if not isinstance(blk.key[1], int):
+            return None
+        return (_table_key(blk.key) - blk.ip) & ((1 << 64) - 1)
+
+    @staticmethod
+    def _perf_map(addrs: list, pcs: list) -> None:
+        order = sorted(addrs)
+        with open(f"/tmp/perf-{os.getpid()}.map", "a") as f:
+            for addr, pc in zip(addrs, pcs):
+                i = order.index(addr)
+                size = order[i + 1] - addr if i + 1 < len(order) else 4096
+                f.write(f"{addr:x} {min(size, 1 << 16):x} dbt_{pc:#x}\n")
 
     def _install(self, key, nu: NativeUnit) -> None:
         old = self.units.get(key)
@@ -441,10 +473,7 @@ class LLVMBackend:
         or an empty budget."""
         self.state = state
         self.pending_error = None
-        if self.enter is not None:
-            self.enter(unit.addr, state.address, self.env_address)
-        else:
-            unit.fn(state.address, self.env_address)
+        self.enter(unit.addr, state.address, self.env_address)
         if self.pending_error is not None:
             e, self.pending_error = self.pending_error, None
             raise e

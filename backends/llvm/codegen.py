@@ -14,6 +14,13 @@ backend's run-time environment (see ``Env`` in backends.llvm.runtime for its wor
 - on a trap, a fault or a stop request sets the exit fields, gives back the budget of the instructions that did not
   run, and returns to the caller (Python).
 
+Units compiled through LLVM's optimizer (``promote``) keep the guest-state fields they touch in allocas: loaded once
+on entry, written back to the state before every call out (helpers, memory slow paths) and every exit, and reloaded
+after every call (Python may change any field). SROA turns the allocas into SSA values, so a unit that loops on
+itself (see ``chain_to``) runs its loop in host registers and stores registers, flags and the budget only when it
+leaves, instead of once per iteration. At LLVM opt 0 nothing would promote them, so such units address the state
+directly.
+
 Semantics follow ir.ops exactly: oversized shift amounts are clamped with selects, rotates use funnel shifts,
 ctlz/cttz of 0 give the width (the ``is_zero_poison`` flag is false).
 """
@@ -26,8 +33,12 @@ from backends.llvm.fpenv import DECLARATIONS as FP_DECLARATIONS
 from backends.llvm.fpenv import FPEnvCodegen, gen_fp
 from ir import OP, Shape, Ty, Unit
 
-ENV_TLB, ENV_LOAD_SLOW, ENV_STORE_SLOW, ENV_DISPATCH, ENV_HELPERS = 0, 8, 16, 24, 32
-TLB_BITS = 10
+# Units, the dispatcher and their tail calls use LLVM's preserve_none convention: no callee-saved registers, so a
+# unit neither saves nor restores any on its way in and out (a chain of units is a chain of plain jumps). Python
+# enters native code through a C-convention trampoline (backends.llvm.ENTRY_TRAMPOLINE / fpenv), which saves them
+# once.
+CC = "preserve_nonecc"
+ENV_TLB, ENV_LOAD_SLOW, ENV_STORE_SLOW, ENV_DISPATCH, ENV_HELPERS, ENV_TABLE, ENV_MASK = 0, 8, 16, 24, 32, 40, 48
 PAGE_BITS = 12
 
 
@@ -46,11 +57,14 @@ def lty(t: Ty) -> str:
 
 class Layout:
     """What the generated code needs from the backend: state offsets, exit-reason codes, helper indices, the state
-    size, the offsets whose write forbids chaining (CS), and the allocator of chain slots."""
+    size, the offsets whose write forbids chaining (CS), the allocator of chain slots, the software TLB's size and the
+    fields the memory slow paths never look at (see RuntimeInfo.mem_blind)."""
 
     def __init__(self, off: dict, reasons: dict, helper_index: dict, state_size: int = 0,
-                 no_chain_offsets=(), alloc_slot=None):
+                 no_chain_offsets=(), alloc_slot=None, tlb_size: int = 1024, mem_blind=frozenset()):
         self.off = off
+        self.mem_blind = frozenset(mem_blind)
+        self.tlb_mask = tlb_size - 1
         self.reasons = reasons
         self.helper_index = helper_index
         self.state_size = state_size
@@ -59,8 +73,14 @@ class Layout:
 
 
 class UnitCodegen(FPEnvCodegen):
-    def __init__(self, unit: Unit, name: str, lay: Layout, ip: int, ninsns: int):
+    def __init__(self, unit: Unit, name: str, lay: Layout, ip: int, ninsns: int, promote: bool = False):
         self.u = unit
+        self.promote = promote
+        self.cache: dict[int, str] = {}         # promoted field offset -> its LLVM type (empty: no promotion)
+        self.dirty: list[int] = []              # the promoted fields the unit may write (spilled before calls/exits)
+        self.written: set[int] = set()          # the fields put so far (in op order)
+        self.loops = False                      # the unit has a backward branch (its own start included)
+        self.dispatch_bias = None               # dispatch-table key minus guest pc (None: indirect exits probe not)
         self.name = name
         self.lay = lay
         self.ip = ip
@@ -90,6 +110,8 @@ class UnitCodegen(FPEnvCodegen):
         self.terminated = False
 
     def field_ptr(self, off: int) -> str:
+        if off in self.cache:
+            return f"%sf{off}"
         p = self.t()
         self.emit(f"{p} = getelementptr i8, ptr %st, i64 {off}")
         return p
@@ -103,6 +125,87 @@ class UnitCodegen(FPEnvCodegen):
         r = self.t()
         self.emit(f"{r} = load {ty}, ptr {p}")
         return r
+
+    # promoted state fields ---------------------------------------------------------------------------------------
+    def promote_fields(self) -> None:
+        """Allocas for the fields the unit gets or puts (emitted in the entry block), and for the TLB's address.
+        Not the budget: another thread may zero it to stop native code (see dbt.linux.signals), and a loop must
+        see that."""
+        fields = self.u.fields
+        mx = self.lay.off.get("mxcsr")
+        touched: dict[int, bool] = {}       # offset -> written
+        for o in self.u.ops:
+            if o.op.shape in (Shape.GET, Shape.PUT) and o.imm != mx and o.imm != self.lay.off["budget"]:
+                touched[o.imm] = touched.get(o.imm, False) or o.op.shape is Shape.PUT
+        for off in sorted(touched):
+            f = fields.by_offset.get(off) if fields else None
+            ty = lty(f.ty) if f is not None else "i64"
+            self.emit(f"%sf{off} = alloca {ty}, align 8")
+            p, v = self.t(), self.t()
+            self.emit(f"{p} = getelementptr i8, ptr %st, i64 {off}")
+            self.emit(f"{v} = load {ty}, ptr {p}, align 8")
+            self.emit(f"store {ty} {v}, ptr %sf{off}, align 8")
+            self.cache[off] = ty
+        self.dirty = [off for off, w in touched.items() if w]
+        self.emit("%tlbc = alloca ptr, align 8")
+        self.reload_tlb()
+
+    def reload_tlb(self) -> None:
+        if self.promote:
+            self.emit(f"store ptr {self.env_ptr(ENV_TLB)}, ptr %tlbc, align 8")
+
+    def tlb_ptr(self) -> str:
+        if not self.promote:
+            return self.env_ptr(ENV_TLB)
+        r = self.t()
+        self.emit(f"{r} = load ptr, ptr %tlbc, align 8")
+        return r
+
+    def spill(self, skip=frozenset()) -> None:
+        """Promoted fields the unit writes -> the state (before a call out or an exit), but those in ``skip``. A
+        unit without backward branches spills only the fields put before this point (in op order: a superset of
+        what the path wrote); one that loops may have written any of them on an earlier iteration."""
+        for off in self.dirty:
+            if off in skip or not (self.loops or off in self.written):
+                continue
+            ty = self.cache[off]
+            p, v = self.t(), self.t()
+            self.emit(f"{v} = load {ty}, ptr %sf{off}, align 8")
+            self.emit(f"{p} = getelementptr i8, ptr %st, i64 {off}")
+            self.emit(f"store {ty} {v}, ptr {p}, align 8")
+
+    def reload(self, skip=frozenset()) -> None:
+        """The state -> every promoted field but those in ``skip`` (after a call out, which may change them)."""
+        self.reload_tlb()
+        for off, ty in self.cache.items():
+            if off in skip:
+                continue
+            p, v = self.t(), self.t()
+            self.emit(f"{p} = getelementptr i8, ptr %st, i64 {off}")
+            self.emit(f"{v} = load {ty}, ptr {p}, align 8")
+            self.emit(f"store {ty} {v}, ptr %sf{off}, align 8")
+
+    def before_call(self) -> None:
+        self.spill()
+        self.host_to_state()
+
+    def after_call(self) -> None:
+        self.state_to_host()
+        self.reload()
+
+    def before_mem_call(self) -> None:
+        """Before a memory slow path, which never looks at the registers and flags: they stay in host registers
+        (the exits store them, a fault's included)."""
+        self.spill(self.lay.mem_blind)
+        self.host_to_state()
+
+    def after_mem_call(self) -> None:
+        self.state_to_host()
+        self.reload(self.lay.mem_blind)
+
+    def ret0(self) -> None:
+        self.spill()
+        self.emit("ret i64 0")
 
     def env_ptr(self, off: int) -> str:
         p = self.t()
@@ -133,7 +236,7 @@ class UnitCodegen(FPEnvCodegen):
             self.store_field("exit_reason", str(self.lay.reasons[reason]), "i32")
         if refund:
             self.refund(self.ninsns - self.insn_index + 1)
-        self.emit("ret i64 0")
+        self.ret0()
         self.terminated = True
 
     def chain_to(self, target_value: str, const_target: int | None) -> None:
@@ -142,20 +245,65 @@ class UnitCodegen(FPEnvCodegen):
         if const_target == self.ip and not self.nochain:
             # A jump to the unit's own start is a native loop: no store of rip, no chain slot, and LLVM can keep
             # guest state in host registers across iterations (its exits store rip themselves).
-            self.emit("br label %top")
-            self.terminated = True
+            self.budget_check("top", self.t()[1:] + "_nobudget")
             return
         self.store_field("rip", target_value)
+        self.spill()
         if const_target is not None and not self.nochain:
             slot = self.lay.alloc_slot()
             self.chain_slots.append((const_target, slot))
             fn = self.t()
             self.emit(f"{fn} = load ptr, ptr inttoptr (i64 {slot} to ptr)")
         else:
+            if not self.nochain and self.dispatch_bias is not None:
+                self.probe(target_value)
             fn = self.env_ptr(ENV_DISPATCH)
+        self.tail_call(fn)
+
+    def tail_call(self, fn: str) -> None:
         r = self.t()
-        self.emit(f"{r} = musttail call i64 {fn}(ptr %st, ptr %env)")
+        self.emit(f"{r} = musttail call {CC} i64 {fn}(ptr %st, ptr %env)")
         self.emit(f"ret i64 {r}")
+        self.terminated = True
+
+    def probe(self, target_value: str) -> None:
+        """An indirect exit looks its target up in the dispatch table itself (the first probe of the dispatcher's
+        search, see backends.llvm.DISPATCHER) and jumps there: one indirect jump per exit site, which the host
+        predicts per site as it would the guest's own, instead of one shared jump in the dispatcher. A miss or a
+        collision falls through to the dispatcher."""
+        k, sh, hx, h, e, kk, hit, fpp, fn = (self.t() for _ in range(9))
+        self.emit(f"{k} = add i64 {target_value}, {self.dispatch_bias}")
+        self.emit(f"{sh} = lshr i64 {k}, 15")
+        self.emit(f"{hx} = xor i64 {k}, {sh}")
+        tab = self.env_ptr(ENV_TABLE)
+        mp, mask = self.t(), self.t()
+        self.emit(f"{mp} = getelementptr i8, ptr %env, i64 {ENV_MASK}")
+        self.emit(f"{mask} = load i64, ptr {mp}")
+        self.emit(f"{h} = and i64 {hx}, {mask}")
+        self.emit(f"{e} = getelementptr [2 x i64], ptr {tab}, i64 {h}")
+        self.emit(f"{kk} = load i64, ptr {e}")
+        self.emit(f"{hit} = icmp eq i64 {kk}, {k}")
+        lbl = self.t()[1:]
+        self.emit(f"br i1 {hit}, label %{lbl}_hit, label %{lbl}_miss, !prof !0")
+        self.lines.append(f"{lbl}_hit:")
+        self.emit(f"{fpp} = getelementptr i64, ptr {e}, i64 1")
+        self.emit(f"{fn} = load ptr, ptr {fpp}")
+        self.tail_call(fn)
+        self.lines.append(f"{lbl}_miss:")
+
+    def budget_check(self, go: str, out: str) -> None:
+        """Enough budget left for the whole unit: continue at ``go``; else leave from block ``out`` (rip = the
+        unit's start, exit reason BUDGET). On entry, and on a loop's back edge: checking there rather than at the
+        loop head keeps the loop's values out of the exit path's reach, so what only the exits need is computed
+        after the loop."""
+        b = self.load_field("budget")
+        ok = self.t()
+        self.emit(f"{ok} = icmp sge i64 {b}, {self.ninsns}")
+        self.emit(f"br i1 {ok}, label %{go}, label %{out}, !prof !0")
+        self.lines.append(f"{out}:")
+        self.store_field("rip", str(self.ip))
+        self.store_field("exit_reason", str(self.lay.reasons["BUDGET"]), "i32")
+        self.ret0()
         self.terminated = True
 
     def check_stop(self) -> None:
@@ -186,7 +334,7 @@ class UnitCodegen(FPEnvCodegen):
         nb = self.t()
         self.emit(f"{nb} = add i64 {b}, %stop_unrun")
         self.store_field("budget", nb)
-        self.emit("ret i64 0")
+        self.ret0()
 
     # memory ----------------------------------------------------------------------------------------------------
     def mem_access(self, addr: str, ty: Ty, store_value: str | None) -> str | None:
@@ -195,7 +343,7 @@ class UnitCodegen(FPEnvCodegen):
             return self.mem_access_128(addr, store_value)
         lt = lty(ty)
         lbl = self.t()[1:]
-        tlb = self.env_ptr(ENV_TLB)
+        tlb = self.tlb_ptr()
         last = self.t()
         self.emit(f"{last} = add i64 {addr}, {size - 1}")
         lastpage = self.t()
@@ -203,7 +351,7 @@ class UnitCodegen(FPEnvCodegen):
         idx = self.t()
         self.emit(f"{idx} = lshr i64 {addr}, {PAGE_BITS}")
         idx2 = self.t()
-        self.emit(f"{idx2} = and i64 {idx}, {(1 << TLB_BITS) - 1}")
+        self.emit(f"{idx2} = and i64 {idx}, {self.lay.tlb_mask}")
         ent = self.t()
         self.emit(f"{ent} = getelementptr [4 x i64], ptr {tlb}, i64 {idx2}")
         tagp = self.t()
@@ -236,9 +384,9 @@ class UnitCodegen(FPEnvCodegen):
         if store_value is None:
             fn = self.env_ptr(ENV_LOAD_SLOW)
             raw = self.t()
-            self.host_to_state()
+            self.before_mem_call()
             self.emit(f"{raw} = call i64 {fn}(ptr %st, i64 {addr}, i32 {size})")
-            self.state_to_host()
+            self.after_mem_call()
             if ty is Ty.i64:
                 slow_v = raw
             else:
@@ -250,9 +398,9 @@ class UnitCodegen(FPEnvCodegen):
             if ty is not Ty.i64:
                 wide = self.t()
                 self.emit(f"{wide} = zext {lt} {store_value} to i64")
-            self.host_to_state()
+            self.before_mem_call()
             self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 {size}, i64 {wide})")
-            self.state_to_host()
+            self.after_mem_call()
         self.check_stop()
         self.emit(f"br label %{lbl}_join")
         # the slow path's last block is the "_go" block created by check_stop
@@ -298,7 +446,9 @@ class UnitCodegen(FPEnvCodegen):
         cell = self.t()
         self.emit(f"{cell} = ptrtoint ptr %cell128 to i64")
         fn = self.env_ptr(ENV_STORE_SLOW)
+        self.before_mem_call()
         self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 16, i64 {cell})")
+        self.after_mem_call()
         self.check_stop()
         self.emit(f"br label %{lbl}_done")
         self.lines.append(f"{lbl}_page:")
@@ -313,7 +463,8 @@ class UnitCodegen(FPEnvCodegen):
         out_lines = self.lines
         # entry + budget check
         strict = " strictfp" if any(o.op.fpenv for o in self.u.ops) else ""
-        out_lines.append(f"define i64 @{self.name}(ptr {state_param_attrs(self.lay)} %st, ptr %env) nounwind{strict} {{")
+        out_lines.append(f"define {CC} i64 @{self.name}(ptr {state_param_attrs(self.lay)} %st, ptr %env) "
+                         f"nounwind{strict} {{")
         out_lines.append("entry:")
         if "mxcsr" in self.lay.off:
             self.emit("%mxtmp = alloca i32")       # stmxcsr/ldmxcsr go through memory (see backends.llvm.fpenv)
@@ -328,17 +479,12 @@ class UnitCodegen(FPEnvCodegen):
             self.emit(f"store i{self.local_ty[n]} 0, ptr %l{n}")
         if any(o.op is OP.store and self.u.types[o.args[1]] is Ty.i128 for o in self.u.ops):
             self.emit("%cell128 = alloca i128, align 16")       # a page-crossing 16-byte store's value
-        self.emit("br label %top")
+        if self.promote:
+            self.promote_fields()
+        self.budget_check("top", "nobudget")
         self.lines.append("top:")             # a unit that jumps to itself loops back here (see chain_to)
+        self.terminated = False
         b = self.load_field("budget")
-        ok = self.t()
-        self.emit(f"{ok} = icmp sge i64 {b}, {self.ninsns}")
-        self.emit(f"br i1 {ok}, label %body, label %nobudget, !prof !0")
-        self.lines.append("nobudget:")
-        self.store_field("rip", str(self.ip))
-        self.store_field("exit_reason", str(self.lay.reasons["BUDGET"]), "i32")
-        self.emit("ret i64 0")
-        self.lines.append("body:")
         nb = self.t()
         self.emit(f"{nb} = sub i64 {b}, {self.ninsns}")
         self.store_field("budget", nb)
@@ -452,6 +598,7 @@ def _get(g, o):
 def _put(g, o):
     if o.imm == g.lay.off.get("mxcsr"):
         return g.put_mxcsr(g.v(o.args[0]))
+    g.written.add(o.imm)
     p = g.field_ptr(o.imm)
     vt = g.ty(o.args[0])
     val = g.v(o.args[0])
@@ -512,9 +659,9 @@ def _call(g, o):
     while len(args) < 4:
         args.append("0")
     r = g.t()
-    g.host_to_state()
+    g.before_call()
     g.emit(f"{r} = call i64 {fn}(ptr %st, " + ", ".join(f"i64 {x}" for x in args) + ")")
-    g.state_to_host()
+    g.after_call()
     g.check_stop()
     if o.dst is not None:
         if o.ty is Ty.i64:
@@ -731,10 +878,23 @@ _GEN = {
 }
 
 
-def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int) -> tuple[str, list]:
-    """LLVM IR text of one unit's function; returns (text, [(constant exit target, chain slot address)])."""
-    g = UnitCodegen(unit, name, lay, ip, ninsns)
+def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int, promote: bool = False,
+             dispatch_bias: int | None = None) -> tuple[str, list]:
+    """LLVM IR text of one unit's function; returns (text, [(constant exit target, chain slot address)]).
+    ``promote``: keep the state fields it touches in allocas (only worth it when LLVM's optimizer runs).
+    ``dispatch_bias``: the dispatch table's key of guest pc X is X + bias for this unit's mode; given, indirect
+    exits probe the table inline."""
+    g = UnitCodegen(unit, name, lay, ip, ninsns, promote)
+    g.dispatch_bias = dispatch_bias
     g.consts = {o.dst: o.imm for o in unit.ops if o.op is OP.const}
+    seen = set()
+    for o in unit.ops:
+        if o.op is OP.label:
+            seen.add(o.imm)
+        else:
+            back = o.op in (OP.br, OP.brif) and o.imm in seen
+            to_start = o.op in (OP.exit, OP.exitif) and g.consts.get(o.args[-1]) == ip
+            g.loops = g.loops or back or to_start
     # A unit that loads CS (far transfers) changes the code segment: its exits cannot be chained by IP.
     g.nochain = unit.attrs.get("nochain", False) or any(o.op is OP.put and o.imm in lay.no_chain_offsets
                                                          for o in unit.ops)

@@ -56,7 +56,7 @@ entry:
   %s2 = and i32 %s1, 65535
   store i32 %s2, ptr %mx
   call void @llvm.x86.sse.ldmxcsr(ptr %mx)
-  %r = call i64 %fn(ptr %st, ptr %env)
+  %r = call preserve_nonecc i64 %fn(ptr %st, ptr %env)
   call void @llvm.x86.sse.stmxcsr(ptr %mx)
   %h = load i32, ptr %mx
   %hm = and i32 %h, {notmasks}
