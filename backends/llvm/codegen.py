@@ -5,7 +5,8 @@ backend's run-time environment (see ``Env`` in backends.llvm.runtime for its wor
 
 - checks the instruction budget on entry (not enough left: rip = unit ip, exit_reason BUDGET, return);
 - does guest memory accesses inline through the software TLB (tag compare on the page of the access's last byte,
-  so a page-crossing access misses) and calls the slow-path function pointers from env on a miss;
+  so a page-crossing access misses) and on a miss calls the slow-path stubs (``dbt_load_stub``/``dbt_store_stub``,
+  see backends.llvm.fpenv.slow_path_stubs), which call the Python callbacks of env;
 - leaves through ``exit``: rip = target, then a ``musttail`` call through a chain slot (a word of the backend's slot
   pool, patched to point at the target unit once it is compiled, else at the native dispatcher); indirect exits
   tail-call the dispatcher. Modules hold code only: no globals, and ``nounwind`` functions so no .eh_frame is made.
@@ -38,7 +39,7 @@ from ir import OP, Shape, Ty, Unit
 # enters native code through a C-convention trampoline (backends.llvm.ENTRY_TRAMPOLINE / fpenv), which saves them
 # once.
 CC = "preserve_nonecc"
-ENV_TLB, ENV_LOAD_SLOW, ENV_STORE_SLOW, ENV_DISPATCH, ENV_HELPERS, ENV_TABLE, ENV_MASK = 0, 8, 16, 24, 32, 40, 48
+ENV_TLB, ENV_DISPATCH, ENV_HELPERS, ENV_TABLE, ENV_MASK = 0, 24, 32, 40, 48     # (8, 16: the slow-path callbacks)
 PAGE_BITS = 12
 
 
@@ -64,6 +65,7 @@ class Layout:
                  no_chain_offsets=(), alloc_slot=None, tlb_size: int = 1024, mem_blind=frozenset()):
         self.off = off
         self.mem_blind = frozenset(mem_blind)
+        self.load_stub = self.store_stub = 0     # addresses of the slow-path stubs (set once they are compiled)
         self.tlb_mask = tlb_size - 1
         self.reasons = reasons
         self.helper_index = helper_index
@@ -195,13 +197,21 @@ class UnitCodegen(FPEnvCodegen):
 
     def before_mem_call(self) -> None:
         """Before a memory slow path, which never looks at the registers and flags: they stay in host registers
-        (the exits store them, a fault's included)."""
+        (the exits store them, a fault's included). The stub it calls takes care of MXCSR."""
         self.spill(self.lay.mem_blind)
-        self.host_to_state()
 
     def after_mem_call(self) -> None:
-        self.state_to_host()
         self.reload(self.lay.mem_blind)
+
+    def call_load_stub(self, addr: str, size: int) -> str:
+        r = self.t()
+        self.emit(f"{r} = call preserve_mostcc i64 inttoptr (i64 {self.lay.load_stub} to ptr)"
+                  f"(ptr %st, ptr %env, i64 {addr}, i32 {size})")
+        return r
+
+    def call_store_stub(self, addr: str, size: int, value: str) -> None:
+        self.emit(f"call preserve_mostcc void inttoptr (i64 {self.lay.store_stub} to ptr)"
+                  f"(ptr %st, ptr %env, i64 {addr}, i32 {size}, i64 {value})")
 
     def ret0(self) -> None:
         self.spill()
@@ -382,10 +392,8 @@ class UnitCodegen(FPEnvCodegen):
         self.lines.append(f"{lbl}_slow:")
         slow_v = None
         if store_value is None:
-            fn = self.env_ptr(ENV_LOAD_SLOW)
-            raw = self.t()
             self.before_mem_call()
-            self.emit(f"{raw} = call i64 {fn}(ptr %st, i64 {addr}, i32 {size})")
+            raw = self.call_load_stub(addr, size)
             self.after_mem_call()
             if ty is Ty.i64:
                 slow_v = raw
@@ -393,13 +401,12 @@ class UnitCodegen(FPEnvCodegen):
                 slow_v = self.t()
                 self.emit(f"{slow_v} = trunc i64 {raw} to {lt}")
         else:
-            fn = self.env_ptr(ENV_STORE_SLOW)
             wide = store_value
             if ty is not Ty.i64:
                 wide = self.t()
                 self.emit(f"{wide} = zext {lt} {store_value} to i64")
             self.before_mem_call()
-            self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 {size}, i64 {wide})")
+            self.call_store_stub(addr, size, wide)
             self.after_mem_call()
         self.check_stop()
         self.emit(f"br label %{lbl}_join")
@@ -445,9 +452,8 @@ class UnitCodegen(FPEnvCodegen):
         self.emit(f"store i128 {store_value}, ptr %cell128, align 16")
         cell = self.t()
         self.emit(f"{cell} = ptrtoint ptr %cell128 to i64")
-        fn = self.env_ptr(ENV_STORE_SLOW)
         self.before_mem_call()
-        self.emit(f"call void {fn}(ptr %st, i64 {addr}, i32 16, i64 {cell})")
+        self.call_store_stub(addr, 16, cell)
         self.after_mem_call()
         self.check_stop()
         self.emit(f"br label %{lbl}_done")
@@ -878,6 +884,20 @@ _GEN = {
 }
 
 
+def has_loop(unit: Unit, ip: int, consts: dict | None = None) -> bool:
+    """True when the unit branches backward: to an earlier label, or an exit to its own start (see chain_to)."""
+    if consts is None:
+        consts = {o.dst: o.imm for o in unit.ops if o.op is OP.const}
+    seen = set()
+    for o in unit.ops:
+        if o.op is OP.label:
+            seen.add(o.imm)
+        elif (o.op in (OP.br, OP.brif) and o.imm in seen
+              or o.op in (OP.exit, OP.exitif) and consts.get(o.args[-1]) == ip):
+            return True
+    return False
+
+
 def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int, promote: bool = False,
              dispatch_bias: int | None = None) -> tuple[str, list]:
     """LLVM IR text of one unit's function; returns (text, [(constant exit target, chain slot address)]).
@@ -887,14 +907,7 @@ def gen_unit(unit: Unit, name: str, lay: Layout, ip: int, ninsns: int, promote: 
     g = UnitCodegen(unit, name, lay, ip, ninsns, promote)
     g.dispatch_bias = dispatch_bias
     g.consts = {o.dst: o.imm for o in unit.ops if o.op is OP.const}
-    seen = set()
-    for o in unit.ops:
-        if o.op is OP.label:
-            seen.add(o.imm)
-        else:
-            back = o.op in (OP.br, OP.brif) and o.imm in seen
-            to_start = o.op in (OP.exit, OP.exitif) and g.consts.get(o.args[-1]) == ip
-            g.loops = g.loops or back or to_start
+    g.loops = has_loop(unit, ip, g.consts)
     # A unit that loads CS (far transfers) changes the code segment: its exits cannot be chained by IP.
     g.nochain = unit.attrs.get("nochain", False) or any(o.op is OP.put and o.imm in lay.no_chain_offsets
                                                          for o in unit.ops)

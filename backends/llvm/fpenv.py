@@ -70,6 +70,51 @@ entry:
 """
 
 
+def slow_path_stubs(mxcsr_offset: int | None) -> str:
+    """``dbt_load_stub(st, env, addr, size)`` and ``dbt_store_stub(st, env, addr, size, value)``: the memory slow
+    paths as units call them, one shared copy instead of the same code at every access. Each hands the guest MXCSR
+    to the state and runs the Python callback (env words 1 and 2) under the host default, then loads the guest's
+    back (when the layout has mxcsr). ``preserve_most``: the calling unit keeps its registers across the call
+    without saving them itself, which keeps the spills in this cold code and out of the unit."""
+    save = restore = ""
+    if mxcsr_offset is not None:
+        save = f"""  %cell = alloca i32
+  call void @llvm.x86.sse.stmxcsr(ptr %cell)
+  %h = load i32, ptr %cell
+  %hm = and i32 %h, {~MASKS & 0xFFFFFFFF}
+  %sp = getelementptr i8, ptr %st, i64 {mxcsr_offset}
+  %g = load i32, ptr %sp
+  %gm = and i32 %g, {MASKS}
+  %n = or i32 %hm, %gm
+  store i32 %n, ptr %sp
+  store i32 {HOST_DEFAULT}, ptr %cell
+  call void @llvm.x86.sse.ldmxcsr(ptr %cell)
+"""
+        restore = f"""  %g2 = load i32, ptr %sp
+  %g3 = or i32 %g2, {MASKS}
+  %g4 = and i32 %g3, 65535
+  store i32 %g4, ptr %cell
+  call void @llvm.x86.sse.ldmxcsr(ptr %cell)
+"""
+    return f"""
+define preserve_mostcc i64 @dbt_load_stub(ptr %st, ptr %env, i64 %addr, i32 %size) nounwind {{
+entry:
+{save}  %fp = getelementptr i8, ptr %env, i64 8
+  %fn = load ptr, ptr %fp
+  %r = call i64 %fn(ptr %st, i64 %addr, i32 %size)
+{restore}  ret i64 %r
+}}
+
+define preserve_mostcc void @dbt_store_stub(ptr %st, ptr %env, i64 %addr, i32 %size, i64 %value) nounwind {{
+entry:
+{save}  %fp = getelementptr i8, ptr %env, i64 16
+  %fn = load ptr, ptr %fp
+  call void %fn(ptr %st, i64 %addr, i32 %size, i64 %value)
+{restore}  ret void
+}}
+"""
+
+
 def trampoline(mxcsr_offset: int) -> str:
     return TRAMPOLINE.format(mxcsr=mxcsr_offset, masks=MASKS, notmasks=~MASKS & 0xFFFFFFFF)
 

@@ -31,9 +31,16 @@ MASK64 = (1 << 64) - 1
 INITIAL_RFLAGS = 0x202                 # IF set, as user mode always runs
 
 
+# Runs of a block in the interpreter before it is compiled. A compile costs ~5 ms (LLVM opt 1, codegen opt 2) and
+# interpreting ~0.5 us per guest instruction, so a block pays back its compile after ~10,000 instructions. On the
+# process benchmarks (bench/bench_process.py) 150 beat 50 (sha256 2.15 -> 1.64 s: most of glibc's set-up code is no
+# longer compiled) and 500 (hot loops start compiled too late).
+HOT_THRESHOLD = 150
+
+
 class Process:
     def __init__(self, argv, env=None, sysroot: str = "/", backend: str = "auto", strace: bool = False,
-                 log=None, trace=(), path: str | None = None, hot_threshold: int = 50, **engine_options):
+                 log=None, trace=(), path: str | None = None, hot_threshold: int = HOT_THRESHOLD, **engine_options):
         if not argv:
             raise ValueError("Process needs argv[0]")
         self.argv = [os.fsencode(a) for a in argv]
