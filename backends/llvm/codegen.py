@@ -81,6 +81,7 @@ class UnitCodegen(FPEnvCodegen):
         self.cache: dict[int, str] = {}         # promoted field offset -> its LLVM type (empty: no promotion)
         self.dirty: list[int] = []              # the promoted fields the unit may write (spilled before calls/exits)
         self.written: set[int] = set()          # the fields put so far (in op order)
+        self.stop_written: set[int] = set()     # the fields put before any branch to the shared stop block
         self.loops = False                      # the unit has a backward branch (its own start included)
         self.dispatch_bias = None               # dispatch-table key minus guest pc (None: indirect exits probe not)
         self.name = name
@@ -119,6 +120,7 @@ class UnitCodegen(FPEnvCodegen):
         return p
 
     def store_field(self, name: str, value: str, ty: str = "i64") -> None:
+        self.written.add(self.lay.off[name])
         p = self.field_ptr(self.lay.off[name])
         self.emit(f"store {ty} {value}, ptr {p}")
 
@@ -327,6 +329,7 @@ class UnitCodegen(FPEnvCodegen):
         src = self._last_label()
         self.emit(f"br i1 {c}, label %stop, label %{lbl}_go, !prof !1")
         self.stops.append((src, self.insn_pc, self.ninsns - self.insn_index + 1))
+        self.stop_written |= self.written
         self.lines.append(f"{lbl}_go:")
         self.terminated = False
 
@@ -344,6 +347,7 @@ class UnitCodegen(FPEnvCodegen):
         nb = self.t()
         self.emit(f"{nb} = add i64 {b}, %stop_unrun")
         self.store_field("budget", nb)
+        self.written = self.stop_written | {self.lay.off["rip"]}
         self.ret0()
 
     # memory ----------------------------------------------------------------------------------------------------

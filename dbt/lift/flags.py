@@ -88,22 +88,23 @@ def incdec(ctx, a, r, inc: bool):
     set_szp(ctx, r)
 
 
+# Condition code -> its i1 value from the flags: fn(builder, flag reader).
+_CONDITIONS = {
+    "o": lambda b, f: f("of"), "no": lambda b, f: b.not_(f("of")),
+    "b": lambda b, f: f("cf"), "ae": lambda b, f: b.not_(f("cf")),
+    "e": lambda b, f: f("zf"), "ne": lambda b, f: b.not_(f("zf")),
+    "be": lambda b, f: b.or_(f("cf"), f("zf")), "a": lambda b, f: b.not_(b.or_(f("cf"), f("zf"))),
+    "s": lambda b, f: f("sf"), "ns": lambda b, f: b.not_(f("sf")),
+    "p": lambda b, f: f("pf"), "np": lambda b, f: b.not_(f("pf")),
+    "l": lambda b, f: b.xor(f("sf"), f("of")), "ge": lambda b, f: b.not_(b.xor(f("sf"), f("of"))),
+    "le": lambda b, f: b.or_(f("zf"), b.xor(f("sf"), f("of"))),
+    "g": lambda b, f: b.not_(b.or_(f("zf"), b.xor(f("sf"), f("of")))),
+}
+
+
 def condition(ctx, cc: str):
     """The i1 value of an x86 condition code (the suffix of Jcc/SETcc/CMOVcc)."""
-    b = ctx.b
-    f = ctx.flag
-    table = {
-        "o": lambda: f("of"), "no": lambda: b.not_(f("of")),
-        "b": lambda: f("cf"), "ae": lambda: b.not_(f("cf")),
-        "e": lambda: f("zf"), "ne": lambda: b.not_(f("zf")),
-        "be": lambda: b.or_(f("cf"), f("zf")), "a": lambda: b.not_(b.or_(f("cf"), f("zf"))),
-        "s": lambda: f("sf"), "ns": lambda: b.not_(f("sf")),
-        "p": lambda: f("pf"), "np": lambda: b.not_(f("pf")),
-        "l": lambda: b.xor(f("sf"), f("of")), "ge": lambda: b.not_(b.xor(f("sf"), f("of"))),
-        "le": lambda: b.or_(f("zf"), b.xor(f("sf"), f("of"))),
-        "g": lambda: b.not_(b.or_(f("zf"), b.xor(f("sf"), f("of")))),
-    }
-    return table[cc]()
+    return _CONDITIONS[cc](ctx.b, ctx.flag)
 
 
 # Capstone spells the condition suffixes this way; aliases map to the canonical names above.
