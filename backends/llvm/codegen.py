@@ -267,8 +267,8 @@ class UnitCodegen(FPEnvCodegen):
             fn = self.t()
             self.emit(f"{fn} = load ptr, ptr inttoptr (i64 {slot} to ptr)")
         else:
-            if not self.nochain and self.dispatch_bias is not None:
-                self.probe(target_value)
+            if self.promote and not self.nochain and self.dispatch_bias is not None:
+                self.probe(target_value)        # (not in fast opt-0 code: IR that only pays off where hot)
             fn = self.env_ptr(ENV_DISPATCH)
         self.tail_call(fn)
 
