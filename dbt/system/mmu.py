@@ -272,8 +272,13 @@ class SystemMemory(Memory):
     # Supervisor accesses (descriptor tables, TSS, interrupt frames) ----------------------------------------------------
     def load_priv(self, addr: int, size: int, user: bool = False) -> int:
         """Reads with an explicit privilege (implicit supervisor accesses from any CPL); not cached in the TLB."""
-        out = bytearray()
         addr &= self.addr_mask
+        o = addr % PAGE
+        if o + size <= PAGE:                 # within one page (descriptors, stack slots): no assembling
+            p = self._translate(addr, False, user)[1]
+            o += p.base
+            return int.from_bytes(p.buf[o:o + size], "little")
+        out = bytearray()
         while size:
             n = min(size, PAGE - addr % PAGE)
             frame, p = self._translate(addr, False, user)

@@ -76,6 +76,12 @@ class Descriptor:
         return (self.lo & 0xFFFF) | (self.hi & 0xFFFF0000)
 
 
+# Decoded descriptors by their 8 bytes: an OS loads the same few descriptors over and over (every interrupt and
+# system call reloads its data segments), and Descriptor is immutable.
+_DESCRIPTORS: dict[int, Descriptor] = {}
+_CACHE_FIELDS = {s: (s, s + "_base", s + "_limit", s + "_attr") for s in ("es", "cs", "ss", "ds", "fs", "gs")}
+
+
 class Segments:
     """Descriptor-table access and segment loads for one CPU (``cpu`` gives state, memory and CPL)."""
 
@@ -95,7 +101,13 @@ class Segments:
         if index + 7 > limit:
             raise CpuException(err_vector, (sel & 0xFFFC) | ext)
         addr = (base + index) & 0xFFFFFFFF
-        return Descriptor(mem.load_priv(addr, 4), mem.load_priv(addr + 4, 4)), addr
+        raw = mem.load_priv(addr, 8)
+        d = _DESCRIPTORS.get(raw)
+        if d is None:
+            if len(_DESCRIPTORS) > 4096:
+                _DESCRIPTORS.clear()
+            d = _DESCRIPTORS[raw] = Descriptor(raw & 0xFFFFFFFF, raw >> 32)
+        return d, addr
 
     def set_accessed(self, d: Descriptor, addr: int) -> None:
         if not d.system and not d.hi & 0x100:
@@ -103,11 +115,12 @@ class Segments:
 
     def set_cache(self, seg: str, sel: int, d: Descriptor | None) -> None:
         st = self.cpu.state
-        st[seg] = sel
+        name, base, limit, attr = _CACHE_FIELDS[seg]
+        st[name] = sel
         if d is None:                       # null selector: an unusable segment
-            st[seg + "_base"], st[seg + "_limit"], st[seg + "_attr"] = 0, 0, 0
+            st[base], st[limit], st[attr] = 0, 0, 0
         else:
-            st[seg + "_base"], st[seg + "_limit"], st[seg + "_attr"] = d.base, d.limit, d.attr
+            st[base], st[limit], st[attr] = d.base, d.limit, d.attr
 
     def load_data(self, seg: str, sel: int) -> None:
         """MOV/POP/LxS into DS, ES, FS or GS in protected mode."""
