@@ -208,7 +208,7 @@ class UnitCodegen(FPEnvCodegen):
     # Optimized (promoted) units call the preserve_most stubs; fast opt-0 code calls the Python callbacks itself
     # (with the MXCSR hand-over inline): at opt 0 the extra calling convention costs compile time (~15% of a
     # boot's opt-0 compiles) and buys nothing, since the fast register allocator spills around calls anyway.
-    def call_load_stub(self, addr: str, size: int) -> str:
+    def call_load_slow(self, addr: str, size: int) -> str:
         r = self.t()
         if not self.promote:
             fn = self.env_ptr(ENV_LOAD_SLOW)
@@ -220,7 +220,7 @@ class UnitCodegen(FPEnvCodegen):
                   f"(ptr %st, ptr %env, i64 {addr}, i32 {size})")
         return r
 
-    def call_store_stub(self, addr: str, size: int, value: str) -> None:
+    def call_store_slow(self, addr: str, size: int, value: str) -> None:
         if not self.promote:
             fn = self.env_ptr(ENV_STORE_SLOW)
             self.host_to_state()
@@ -412,7 +412,7 @@ class UnitCodegen(FPEnvCodegen):
         slow_v = None
         if store_value is None:
             self.before_mem_call()
-            raw = self.call_load_stub(addr, size)
+            raw = self.call_load_slow(addr, size)
             self.after_mem_call()
             if ty is Ty.i64:
                 slow_v = raw
@@ -425,7 +425,7 @@ class UnitCodegen(FPEnvCodegen):
                 wide = self.t()
                 self.emit(f"{wide} = zext {lt} {store_value} to i64")
             self.before_mem_call()
-            self.call_store_stub(addr, size, wide)
+            self.call_store_slow(addr, size, wide)
             self.after_mem_call()
         self.check_stop()
         self.emit(f"br label %{lbl}_join")
@@ -472,7 +472,7 @@ class UnitCodegen(FPEnvCodegen):
         cell = self.t()
         self.emit(f"{cell} = ptrtoint ptr %cell128 to i64")
         self.before_mem_call()
-        self.call_store_stub(addr, 16, cell)
+        self.call_store_slow(addr, 16, cell)
         self.after_mem_call()
         self.check_stop()
         self.emit(f"br label %{lbl}_done")
