@@ -77,25 +77,13 @@ def slow_path_stubs(mxcsr_offset: int | None) -> str:
     back (when the layout has mxcsr). ``preserve_most``: the calling unit keeps its registers across the call
     without saving them itself, which keeps the spills in this cold code and out of the unit."""
     save = restore = ""
-    if mxcsr_offset is not None:
-        save = f"""  %cell = alloca i32
-  call void @llvm.x86.sse.stmxcsr(ptr %cell)
-  %h = load i32, ptr %cell
-  %hm = and i32 %h, {~MASKS & 0xFFFFFFFF}
-  %sp = getelementptr i8, ptr %st, i64 {mxcsr_offset}
-  %g = load i32, ptr %sp
-  %gm = and i32 %g, {MASKS}
-  %n = or i32 %hm, %gm
-  store i32 %n, ptr %sp
-  store i32 {HOST_DEFAULT}, ptr %cell
-  call void @llvm.x86.sse.ldmxcsr(ptr %cell)
-"""
-        restore = f"""  %g2 = load i32, ptr %sp
-  %g3 = or i32 %g2, {MASKS}
-  %g4 = and i32 %g3, 65535
-  store i32 %g4, ptr %cell
-  call void @llvm.x86.sse.ldmxcsr(ptr %cell)
-"""
+    if mxcsr_offset is not None:        # the units' own hand-over code (FPEnvCodegen), emitted as text here
+        e = _StubText(mxcsr_offset)
+        e.emit("%mxtmp = alloca i32")
+        e.host_to_state()
+        save = e.take()
+        e.state_to_host()
+        restore = e.take()
     return f"""
 define preserve_mostcc i64 @dbt_load_stub(ptr %st, ptr %env, i64 %addr, i32 %size) nounwind {{
 entry:
@@ -279,3 +267,29 @@ def gen_fp(g, o) -> None:
         raise NotImplementedError(f"{o.op.name}: this LLVM backend was built without the fp environment (fpenv=False)")
     GEN[o.op.name](g, o)
 
+
+
+class _StubText(FPEnvCodegen):
+    """Just enough of a unit's code generator for FPEnvCodegen's MXCSR hand-over, in a function whose state pointer
+    is ``%st`` (the slow-path stubs)."""
+
+    def __init__(self, mxcsr_offset: int):
+        self.lay = type("Lay", (), {"off": {"mxcsr": mxcsr_offset}})
+        self.lines: list[str] = []
+        self.tmp = 0
+
+    def t(self) -> str:
+        self.tmp += 1
+        return f"%s{self.tmp}"
+
+    def emit(self, line: str) -> None:
+        self.lines.append("  " + line)
+
+    def field_ptr(self, off: int) -> str:
+        p = self.t()
+        self.emit(f"{p} = getelementptr i8, ptr %st, i64 {off}")
+        return p
+
+    def take(self) -> str:
+        text, self.lines = "".join(line + "\n" for line in self.lines), []
+        return text
